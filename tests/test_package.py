@@ -1,0 +1,62 @@
+"Plain tests of the exported package: what a user of `bnn_study` (not of the notebooks) relies on."
+import configparser, subprocess, sys
+from pathlib import Path
+import pytest, torch
+from torch import nn
+import bnn_study
+from bnn_study.core import sign, sign_ste
+from bnn_study.binarize import binarize, bnn_summary, BinaryConv2d, Sign
+from bnn_study.data import find_data, get_dls, synthetic_dls
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def test_version_matches_settings():
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    assert bnn_study.__version__ == cfg['DEFAULT']['version']
+
+def test_pins_stay_pinned():
+    "A fresh install must never pick a release that breaks nbdev 2.4 (see settings.ini)."
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    reqs = cfg['DEFAULT']['requirements'] + ' ' + cfg['DEFAULT']['dev_requirements']
+    for pin in ['nbdev==2.4.14', 'fastai==2.8.7', 'fastcore>=1.12.3,<2', 'execnb>=0.1.12,<0.2',
+                'fasttransform<0.0.3', 'plum-dispatch<2.10', 'ghapi<2', 'torch>=2.1,<3']:
+        assert pin in reqs.split(), pin
+
+def test_top_level_quarto_is_the_nbs_copy():
+    top = ROOT/'_quarto.yml'
+    assert top.resolve() == (ROOT/'nbs'/'_quarto.yml').resolve() or top.read_text() == (ROOT/'nbs'/'_quarto.yml').read_text()
+
+def test_sign_is_binary_with_clipped_ste():
+    x = torch.tensor([-2., -1., 0., 0.5, 1., 3.], requires_grad=True)
+    y = sign_ste(x); y.sum().backward()
+    assert y.tolist() == [-1., -1., -1., 1., 1., 1.]
+    assert x.grad.tolist() == [0., 1., 1., 1., 1., 0.]
+
+def test_binarize_torchvision_vgg_keeps_ends_real():
+    from torchvision.models import vgg11_bn
+    m = binarize(vgg11_bn(num_classes=10), 'both')
+    assert type(m.features[0]) is nn.Conv2d and type(m.classifier[6]) is nn.Linear
+    assert type(m.features[4]) is BinaryConv2d and type(m.features[2]) is Sign
+
+def test_summary_counts_bits():
+    m = binarize(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)), 'both')
+    t = bnn_summary(m, torch.randn(3, 4)).totals
+    assert t['binary_params'] == 64 and t['binary_bytes'] == 64 / 8 + (t['params'] - 64) * 4
+
+def test_missing_data_is_one_clear_error(monkeypatch, tmp_path):
+    import bnn_study.data as d
+    monkeypatch.setattr(d, '_local_roots', lambda: [tmp_path])
+    monkeypatch.delenv('BNN_DATA', raising=False)
+    with pytest.raises(FileNotFoundError, match=r"Could not find the imagenette data set\. Tried: .*Fix: pass path="):
+        d.find_data('imagenette', download=False)
+
+def test_synthetic_batches_are_normalised_floats():
+    x, y = synthetic_dls(n_train=64, n_valid=32, bs=16).one_batch()
+    assert x.dtype == torch.float32 and x.shape == (16, 3, 16, 16) and y.dtype == torch.int64
+
+def test_quickstart_cli_bad_data_is_one_line():
+    r = subprocess.run([sys.executable, '-m', 'bnn_study.train', '--data', '/no/such/folder', '--quiet'],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert 'Traceback' not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith('bnn_quickstart: error: /no/such/folder is not a imagenette folder')
