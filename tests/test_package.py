@@ -54,9 +54,37 @@ def test_synthetic_batches_are_normalised_floats():
     x, y = synthetic_dls(n_train=64, n_valid=32, bs=16).one_batch()
     assert x.dtype == torch.float32 and x.shape == (16, 3, 16, 16) and y.dtype == torch.int64
 
+def _cli(script, *args):
+    "Run the installed console script `script` (beside this Python) with `args`."
+    exe = Path(sys.executable).parent/script
+    assert exe.exists(), f"{exe} is not installed: pip install -e '.[dev]'"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300)
+
 def test_quickstart_cli_bad_data_is_one_line():
-    r = subprocess.run([sys.executable, '-m', 'bnn_study.train', '--data', '/no/such/folder', '--quiet'],
-                       capture_output=True, text=True, timeout=300)
+    r = _cli('bnn_quickstart', '--data', '/no/such/folder', '--quiet')
     assert r.returncode != 0
     assert 'Traceback' not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith('bnn_quickstart: error: /no/such/folder is not a imagenette folder')
+
+def test_models_by_name_and_unknown_name():
+    from bnn_study.models import get_model
+    for name in ('vgg19_bn', 'mobilenet_v2', 'mlp_mixer'):
+        kw = dict(patch_size=4, dim=32, depth=2) if name == 'mlp_mixer' else {}
+        assert get_model(name, img_size=32, width=0.25, **kw)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="Unknown model 'resnet'; choose one of"):
+        get_model('resnet')
+
+def test_train_run_record_and_resume(tmp_path):
+    from bnn_study.train import train_run
+    kw = dict(img_size=32, width=0.125, epochs=1, n_train=128, out=tmp_path, aug='flip')
+    r = train_run('vgg19_bn', 'both', **kw)
+    assert r['config']['setting'] == 'both' and 0 <= r['best_test_acc'] <= 1 and r['env']['torch']
+    assert (tmp_path/f"{r['name']}.json").exists()
+    assert train_run('vgg19_bn', 'both', **kw) == r
+
+def test_bnn_train_bad_arguments_are_one_line_errors():
+    from bnn_study.train import setting_name
+    with pytest.raises(ValueError, match="Precision must be 'float' or 'binary'"): setting_name('ternary', 'binary')
+    r = _cli('bnn_train', '--model', 'resnet', '--quiet')
+    assert r.returncode != 0 and 'Traceback' not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("bnn_train: error: Unknown model 'resnet'")
