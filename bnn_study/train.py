@@ -7,7 +7,7 @@ __all__ = ['RULES', 'FIRST_FINDINGS', 'torch_adam', 'bnn_learner', 'register_rul
            'setting_name', 'run_name', 'train_run', 'bnn_train', 'first_findings', 'load_records', 'paper_results',
            'loop_overhead', 'step_time', 'gpu_check', 'quickstart', 'bnn_quickstart']
 
-# %% ../nbs/04_train.ipynb #bfc36b97
+# %% ../nbs/04_train.ipynb #347559af
 import time, sys, random, json, os, platform, subprocess, importlib, pkgutil, statistics, torch
 from pathlib import Path
 from contextlib import ExitStack
@@ -26,18 +26,18 @@ from .models import get_model
 from .core import fast_mode, tune_cpu_allocator
 import bnn_study
 
-# %% ../nbs/04_train.ipynb #4a861ac5
+# %% ../nbs/04_train.ipynb #d23ba552
 def torch_adam(params, lr=1e-3, wd=1e-5, **kwargs):
     "PyTorch's Adam with coupled L2 weight decay `wd`, wrapped for fastai."
     return OptimWrapper(params, torch.optim.Adam, lr=lr, weight_decay=wd, **kwargs)
 
-# %% ../nbs/04_train.ipynb #837b0071
+# %% ../nbs/04_train.ipynb #6d79eed4
 def _seed_everything(seed, dls):
     "Seed torch, numpy and random (weights, augmentation) and every loader's shuffling (data order)."
     set_seed(seed, reproducible=True)
     for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed + i)
 
-# %% ../nbs/04_train.ipynb #86b1213c
+# %% ../nbs/04_train.ipynb #8083f1b3
 def bnn_learner(model:nn.Module, dls, setting:str='both', lr:float=1e-3, wd:float=1e-5, rule:Callback|None=None,
                 seed:int|None=0, cbs=None, ste:str='clipped', **kwargs) -> Learner:
     "A fastai `Learner` training `model`, binarized for `setting`, with the paper's protocol and learning `rule` (None: BP)."
@@ -49,7 +49,7 @@ def bnn_learner(model:nn.Module, dls, setting:str='both', lr:float=1e-3, wd:floa
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=torch_adam, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, wd_bn_bias=True, **kwargs)
 
-# %% ../nbs/04_train.ipynb #e9fdfe6c
+# %% ../nbs/04_train.ipynb #97025003
 RULES = dict(bp=None)  # name -> factory of a fastai Callback (None: plain backpropagation)
 
 def register_rule(name:str, factory):
@@ -63,7 +63,7 @@ def get_rule(name:str, **kwargs) -> Callback|None:
     if name not in RULES: raise ValueError(f"Unknown learning rule {name!r}; choose one of {sorted(RULES)}.")
     return None if RULES[name] is None else RULES[name](**kwargs)
 
-# %% ../nbs/04_train.ipynb #c5cea4e5
+# %% ../nbs/04_train.ipynb #384f9d56
 def _peak_rss_reset():
     try: Path('/proc/self/clear_refs').write_text('5'); return True
     except OSError: return False
@@ -72,7 +72,7 @@ def _peak_rss() -> int|None:
     try: return int(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')).split()[1]) * 1024
     except (OSError, StopIteration): return None
 
-# %% ../nbs/04_train.ipynb #7704065a
+# %% ../nbs/04_train.ipynb #20234d47
 class RunRecorder(Callback):
     "Collect per-epoch training loss and test accuracy, step times, wall time and peak memory."
     order, run_valid = 95, True
@@ -94,7 +94,7 @@ class RunRecorder(Callback):
         self.epochs.append(dict(epoch=self.epoch + 1, train_loss=self.loss_sum / max(self.n, 1), test_loss=float(valid_loss),
                                 test_acc=float(acc), seconds=time.perf_counter() - self.t0))
 
-# %% ../nbs/04_train.ipynb #d27173c2
+# %% ../nbs/04_train.ipynb #036f63ee
 def _summary(self:RunRecorder) -> dict:
     "The measured part of a run record."
     accs = [e['test_acc'] for e in self.epochs]
@@ -106,7 +106,7 @@ def _summary(self:RunRecorder) -> dict:
                 median_step_s=statistics.median(self.step_times[1:] or self.step_times) if self.step_times else None, **mem)
 RunRecorder.summary = _summary
 
-# %% ../nbs/04_train.ipynb #2fbc8fa0
+# %% ../nbs/04_train.ipynb #0e3cc8b3
 def _git_commit():
     "HEAD of the project's checkout (+ '-dirty' if bnn_study/ has changes), or `$BNN_GIT_COMMIT` where there is no checkout."
     if os.environ.get('BNN_GIT_COMMIT'): return os.environ['BNN_GIT_COMMIT']
@@ -118,14 +118,16 @@ def _git_commit():
         return head.stdout.strip() + ('-dirty' if git('status', '--porcelain', '--', 'bnn_study').stdout.strip() else '')
     except (OSError, subprocess.SubprocessError): return None
 
+_COMMIT_AT_IMPORT = _git_commit()  # the code that runs is the code imported, whatever is committed later
+
 def environment() -> dict:
-    "Library versions, device and git commit, for run records."
+    "Library versions, device and the git commit of the code imported, for run records."
     import torchvision, fastai
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
     return dict(python=platform.python_version(), torch=torch.__version__, torchvision=torchvision.__version__,
-                fastai=fastai.__version__, bnn_study=bnn_study.__version__, device=dev, git_commit=_git_commit())
+                fastai=fastai.__version__, bnn_study=bnn_study.__version__, device=dev, git_commit=_COMMIT_AT_IMPORT)
 
-# %% ../nbs/04_train.ipynb #fa2db47b
+# %% ../nbs/04_train.ipynb #d3a00692
 def setting_name(weights:str='binary', acts:str='binary') -> str:
     "The binarization setting for weight and activation precisions ('float' or 'binary')."
     for v in (weights, acts):
@@ -137,7 +139,7 @@ def run_name(c:dict) -> str:
     return (f"{c['model']}{'' if c['skips'] else '-noskip'}_{c['setting']}_{c['rule']}_{c['dataset']}{c['img_size']}px_w{c['width']}"
             f"_{c['aug']}_e{c['epochs']}_lr{c['lr']:g}_bs{c['bs']}_{c['split']}_s{c['seed']}")
 
-# %% ../nbs/04_train.ipynb #bf3ec0b0
+# %% ../nbs/04_train.ipynb #63bae792
 def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
               width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
               split:str='test', n_train:int|None=None, out=None, data=None, quiet:bool=True, force:bool=False,
@@ -153,7 +155,7 @@ def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:s
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dls = get_dls(dataset, size=img_size, bs=bs, split=split, seed=seed, n_train=n_train, path=data, aug=aug, device=device)
     learn = bnn_learner(m, dls, setting, lr=lr, seed=seed, rule=cb, cbs=[rec := RunRecorder()])
-    env = environment()  # before training: the commit and versions of the code that runs
+    env = environment()
     with ExitStack() as ctx:
         if quiet: ctx.enter_context(learn.no_bar()); ctx.enter_context(learn.no_logging())
         learn.fit(epochs)
@@ -162,7 +164,7 @@ def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:s
     if fn: fn.parent.mkdir(parents=True, exist_ok=True); fn.write_text(json.dumps(record, indent=1))
     return record
 
-# %% ../nbs/04_train.ipynb #c259691c
+# %% ../nbs/04_train.ipynb #454ab640
 @call_parse
 def bnn_train(
     model:str='vgg19_bn',  # vgg19_bn, mobilenet_v2 or mlp_mixer
@@ -197,7 +199,7 @@ def bnn_train(
     print(f"{r['name']}: best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "
           f"{r['wall_s']:.0f} s, median step {1e3*r['median_step_s']:.1f} ms -> {out}/{r['name']}.json")
 
-# %% ../nbs/04_train.ipynb #c91d8590
+# %% ../nbs/04_train.ipynb #c0d35361
 FIRST_FINDINGS = dict(
     vgg19_bn=dict(width=0.25),
     mobilenet_v2=dict(width=0.5),
@@ -208,7 +210,7 @@ def first_findings(out='results/bp_first', epochs:int=12, seed:int=0, quiet:bool
     return [train_run(m, st, 'bp', img_size=32, epochs=epochs, lr=1e-3, seed=seed, aug='flip', out=out, quiet=quiet, **kw, **kwargs)
             for m, kw in FIRST_FINDINGS.items() for st in ('f32', 'weights', 'acts', 'both')]
 
-# %% ../nbs/04_train.ipynb #f8c759e1
+# %% ../nbs/04_train.ipynb #15a6e9d3
 def load_records(folder) -> list:
     "All run records (JSON) in `folder`."
     return [json.loads(f.read_text()) for f in sorted(Path(folder).glob('*.json'))]
@@ -221,7 +223,7 @@ def paper_results(path=None):
     if not path.exists(): raise FileNotFoundError(f"{path} not found: pass the path of the paper's paper_results.csv.")
     return pd.read_csv(path).drop_duplicates()
 
-# %% ../nbs/04_train.ipynb #96eec1c4
+# %% ../nbs/04_train.ipynb #5a39b9a1
 def _bare_epoch(model, dl, opt, clip=False):
     "One training epoch as a plain PyTorch loop; returns seconds."
     from bnn_study.binarize import clip_latent_
@@ -235,7 +237,7 @@ class _TrainTimer(Callback):
     def before_train(self): self.t0 = time.perf_counter()
     def after_train(self): self.seconds = time.perf_counter() - self.t0
 
-# %% ../nbs/04_train.ipynb #e2c3c76b
+# %% ../nbs/04_train.ipynb #bd93231c
 def loop_overhead(model_fn, dls, setting='f32', repeats=3) -> dict:
     "Median seconds of a training epoch with fastai's `Learner` and with a bare loop, same model, data and optimizer."
     learn = bnn_learner(model_fn(), dls, setting, cbs=[RunRecorder(), timer := _TrainTimer()])
@@ -247,7 +249,7 @@ def loop_overhead(model_fn, dls, setting='f32', repeats=3) -> dict:
         fa.append(timer.seconds); pt.append(_bare_epoch(bare, dls.train, opt, clip=setting in ('weights', 'both')))
     return dict(fastai_s=statistics.median(fa), bare_s=statistics.median(pt), ratio=statistics.median(fa) / statistics.median(pt))
 
-# %% ../nbs/04_train.ipynb #f2b33a5e
+# %% ../nbs/04_train.ipynb #879a9624
 def step_time(model:nn.Module, setting='f32', bs=64, img_size=32, n=10) -> float:
     "Median seconds of a training step (forward, backward, Adam, clipping) of `model` binarized for `setting` on one batch."
     from bnn_study.binarize import clip_latent_
@@ -260,7 +262,7 @@ def step_time(model:nn.Module, setting='f32', bs=64, img_size=32, n=10) -> float
         ts.append(time.perf_counter() - t0)
     return statistics.median(ts[2:])
 
-# %% ../nbs/04_train.ipynb #f6eda3a7
+# %% ../nbs/04_train.ipynb #f14501cb
 def _paper_scale_step(name, setting, n=10, bs=64):
     from bnn_study.binarize import clip_latent_
     torch.manual_seed(0)
@@ -277,7 +279,7 @@ def _paper_scale_step(name, setting, n=10, bs=64):
     return dict(model=name, setting=setting, batch=bs, step_s=statistics.median(ts), static_bytes=static, peak_bytes=peak,
                 activation_peak_bytes=peak - static, reserved_bytes=torch.cuda.memory_reserved())
 
-# %% ../nbs/04_train.ipynb #76cdd76c
+# %% ../nbs/04_train.ipynb #820c3fd7
 def gpu_check(out='results/gpu') -> dict:
     "On a CUDA device: train on GPU-resident synthetic data with the run recorder, then time BP at the paper's scale; write JSON."
     if not torch.cuda.is_available(): raise RuntimeError("gpu_check needs a CUDA device; none is visible to PyTorch.")
@@ -294,14 +296,14 @@ def gpu_check(out='results/gpu') -> dict:
     (Path(out)/f"gpu_check_{torch.cuda.get_device_name().replace(' ', '_')}.json").write_text(json.dumps(res, indent=1))
     return res
 
-# %% ../nbs/04_train.ipynb #daee72a6
+# %% ../nbs/04_train.ipynb #d80d7308
 def quickstart(data=None, size:int=32, width:float=0.25, epochs:int=3, lr:float=1e-3, bs:int=64, seed:int=0,
                n_train:int|None=None, arch:str='vgg19_bn', quiet:bool=False, aug:str='paper') -> list:
     "Train `arch` with BP in full precision and fully binary on ImageNette; return both run records."
     return [train_run(arch, s, 'bp', 'imagenette', size, width, epochs, lr, bs, seed, aug=aug, n_train=n_train,
                       data=data, quiet=quiet) for s in ('f32', 'both')]
 
-# %% ../nbs/04_train.ipynb #883212f6
+# %% ../nbs/04_train.ipynb #b6fb0761
 def _report(res, **cfg):
     lines = [f"BP on ImageNette, {cfg['arch']} width {cfg['width']} at {cfg['size']} px, {cfg['epochs']} epochs, lr {cfg['lr']}, seed {cfg['seed']}:"]
     for r in res:
@@ -310,7 +312,7 @@ def _report(res, **cfg):
                      f"best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), final {100*r['final_test_acc']:.1f} %, {r['wall_s']:.0f} s")
     return '\n'.join(lines)
 
-# %% ../nbs/04_train.ipynb #60fce2dc
+# %% ../nbs/04_train.ipynb #0ad3589f
 @call_parse
 def bnn_quickstart(
     data:str=None,  # ImageNette folder (default: $BNN_DATA, ../shared/data, ~/.fastai/data, then download)
