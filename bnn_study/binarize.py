@@ -6,14 +6,14 @@
 __all__ = ['SETTINGS', 'ACTIVATIONS', 'BinaryMixin', 'BinaryConv1d', 'BinaryConv2d', 'BinaryLinear', 'Sign', 'weight_layers',
            'binarize', 'clip_latent_', 'ClipLatent', 'BNNSummary', 'bnn_summary']
 
-# %% ../nbs/01_binarize.ipynb #22bf0bf3
+# %% ../nbs/01_binarize.ipynb #602797b8
+from .core import sign, sign_ste, check_ste
 import torch, pandas as pd
 from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
-from .core import sign, sign_ste, check_ste
 
-# %% ../nbs/01_binarize.ipynb #d47cf509
+# %% ../nbs/01_binarize.ipynb #db0e5f1e
 class BinaryMixin:
     "Forward with `sign_ste(weight)` instead of `weight`; the parameter itself stays the real latent weight."
     ste = 'clipped'
@@ -28,7 +28,7 @@ class BinaryMixin:
 
     def extra_repr(self): return f"{super().extra_repr()}, ste={self.ste!r}"
 
-# %% ../nbs/01_binarize.ipynb #9db41acf
+# %% ../nbs/01_binarize.ipynb #85aa164c
 def _conv_args(m):
     return dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=m.kernel_size, stride=m.stride,
                 padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode)
@@ -48,7 +48,7 @@ class BinaryLinear(BinaryMixin, nn.Linear):
     _args = staticmethod(lambda m: dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None))
     def forward(self, x): return F.linear(x, self.binary_weight(), self.bias)
 
-# %% ../nbs/01_binarize.ipynb #1830b521
+# %% ../nbs/01_binarize.ipynb #216b60bd
 class Sign(nn.Module):
     "Binary activation: `sign(x)` forward, the straight-through estimator `ste` backward."
     def __init__(self, ste:str='clipped'):
@@ -57,12 +57,12 @@ class Sign(nn.Module):
     def forward(self, x): return sign_ste(x, self.ste)
     def extra_repr(self): return f"ste={self.ste!r}"
 
-# %% ../nbs/01_binarize.ipynb #c49cf0b6
+# %% ../nbs/01_binarize.ipynb #f1fe69a5
 SETTINGS = dict(f32=(False, False), weights=(True, False), acts=(False, True), both=(True, True))
 _BINARY = {nn.Conv1d: BinaryConv1d, nn.Conv2d: BinaryConv2d, nn.Linear: BinaryLinear}
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU)
 
-# %% ../nbs/01_binarize.ipynb #f8e202d5
+# %% ../nbs/01_binarize.ipynb #18e6c4f6
 def weight_layers(model:nn.Module) -> list:
     "Names of the `Conv1d`/`Conv2d`/`Linear` layers of `model` (binary or not), in registration order."
     return [n for n, m in model.named_modules() if isinstance(m, tuple(_BINARY))]
@@ -71,14 +71,14 @@ def _replace(model, name, new):
     parent, _, child = name.rpartition('.')
     setattr(model.get_submodule(parent), child, new)
 
-# %% ../nbs/01_binarize.ipynb #53ed633d
+# %% ../nbs/01_binarize.ipynb #c2569db2
 def _check_setting(setting):
     if setting not in SETTINGS:
         raise ValueError(f"Unknown binarization setting {setting!r}; choose one of {list(SETTINGS)} "
                          "(f32: full precision, weights: binary weights, acts: binary activations, both).")
     return SETTINGS[setting]
 
-# %% ../nbs/01_binarize.ipynb #90351865
+# %% ../nbs/01_binarize.ipynb #d536f583
 def binarize(model:nn.Module, setting:str='both', keep:list|None=None, ste:str='clipped',
              act_types:tuple=ACTIVATIONS) -> nn.Module:
     "Turn `model` in place into the paper's binary variant for `setting`, keeping the layers named in `keep` real."
@@ -97,7 +97,7 @@ def binarize(model:nn.Module, setting:str='both', keep:list|None=None, ste:str='
             if isinstance(m, act_types): _replace(model, n, Sign(ste))
     return model
 
-# %% ../nbs/01_binarize.ipynb #3436cb45
+# %% ../nbs/01_binarize.ipynb #88c3c9a2
 @torch.no_grad()
 def clip_latent_(model:nn.Module, bound:float=1.):
     "Clip the latent weights of every binary layer of `model` to `[-bound, bound]`, in place."
@@ -105,13 +105,13 @@ def clip_latent_(model:nn.Module, bound:float=1.):
         if isinstance(m, BinaryMixin): m.weight.clamp_(-bound, bound)
     return model
 
-# %% ../nbs/01_binarize.ipynb #5bd3eaf7
+# %% ../nbs/01_binarize.ipynb #0bb9def7
 class ClipLatent(Callback):
     "Clip latent weights of binary layers to [-1, 1] after every optimizer step, as the paper does."
     order = 60  # after the optimizer step, before anything that reads the weights
     def after_step(self): clip_latent_(self.learn.model)
 
-# %% ../nbs/01_binarize.ipynb #a9551a51
+# %% ../nbs/01_binarize.ipynb #e2123793
 def _input_bits(model, x):
     bits, hooks = {}, []
     def hook(name):
@@ -125,7 +125,7 @@ def _input_bits(model, x):
         for h in hooks: h.remove()
     return bits
 
-# %% ../nbs/01_binarize.ipynb #1a9e1811
+# %% ../nbs/01_binarize.ipynb #b4ce3847
 class BNNSummary:
     "Per-layer precision and memory table (`layers`, a DataFrame) and the model `totals`."
     def __init__(self, layers:pd.DataFrame): self.layers = layers
@@ -146,7 +146,7 @@ def _fmt_bytes(n):
         if n >= k: return f"{n/k:.2f} {unit}"
     return f"{n:.0f} B"
 
-# %% ../nbs/01_binarize.ipynb #48327a95
+# %% ../nbs/01_binarize.ipynb #c8c6dbf9
 def bnn_summary(model:nn.Module, x:torch.Tensor) -> BNNSummary:
     "Summarise the weight and input precision of every layer of `model` with parameters, running it on sample input `x`."
     was_training = model.training

@@ -5,29 +5,32 @@
 # %% auto #0
 __all__ = ['STES', 'sign', 'check_ste', 'SignSTE', 'sign_ste', 'fast_mode', 'tune_cpu_allocator']
 
-# %% ../nbs/00_core.ipynb #acedbf63
-import os, ctypes
+# %% ../nbs/00_core.ipynb #ad85dee7
+import os, ctypes, warnings
 import torch
 
-# %% ../nbs/00_core.ipynb #c61134fa
+# fastai 2.8.7 calls torch.jit.script at import, which torch >= 2.10 flags as deprecated: not ours to fix, so not shown
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+
+# %% ../nbs/00_core.ipynb #b7d0ff89
 def sign(x:torch.Tensor) -> torch.Tensor:
     "Binarize `x` to exactly +1 where `x > 0` and -1 elsewhere (so `sign(0) == -1`), keeping its dtype."
     return torch.sign(x).sub_(0.5).sign_()  # {-1, 0, 1} - 0.5 = {-1.5, -0.5, 0.5}: the signs give {-1, -1, 1}
 
-# %% ../nbs/00_core.ipynb #fee1c8db
+# %% ../nbs/00_core.ipynb #b2448e8e
 def _clipped(x): return (x.abs() <= 1).to(x.dtype)
 def _identity(x): return torch.ones_like(x)
 def _approx(x): return (2 - 2 * x.abs()).clamp_min(0)
 
 STES = dict(clipped=_clipped, identity=_identity, approx=_approx)
 
-# %% ../nbs/00_core.ipynb #87b998b2
+# %% ../nbs/00_core.ipynb #89858fdb
 def check_ste(ste:str) -> str:
     "Return `ste` if it names a known straight-through estimator, else raise a `ValueError` listing them."
     if ste not in STES: raise ValueError(f"Unknown straight-through estimator {ste!r}; choose one of {sorted(STES)}.")
     return ste
 
-# %% ../nbs/00_core.ipynb #8d14b65e
+# %% ../nbs/00_core.ipynb #750b735b
 class SignSTE(torch.autograd.Function):
     "sign in the forward pass, the surrogate derivative `STES[ste]` in the backward pass."
     @staticmethod
@@ -43,17 +46,17 @@ class SignSTE(torch.autograd.Function):
         saved, = ctx.saved_tensors
         return (g * saved if ctx.ste == 'clipped' else g * _approx(saved)), None
 
-# %% ../nbs/00_core.ipynb #73e49304
+# %% ../nbs/00_core.ipynb #15b3be28
 def sign_ste(x:torch.Tensor, ste:str='clipped') -> torch.Tensor:
     "Binarize `x` with `sign`, back-propagating through the straight-through estimator named `ste`."
     return SignSTE.apply(x, check_ste(ste))
 
-# %% ../nbs/00_core.ipynb #a20c0b4e
+# %% ../nbs/00_core.ipynb #65f8eba5
 def fast_mode() -> bool:
     "True when the environment variable `BNN_FAST` is set to anything but '' or '0' (CI's small-data mode)."
     return os.environ.get('BNN_FAST', '') not in ('', '0')
 
-# %% ../nbs/00_core.ipynb #1585fa4f
+# %% ../nbs/00_core.ipynb #ef70eb59
 def tune_cpu_allocator(mmap_threshold:int=32*2**20, trim_threshold:int=2**30) -> bool:
     "Keep freed activation-sized blocks in glibc's heap instead of returning them to the OS (Linux only)."
     try:
