@@ -7,7 +7,7 @@ __all__ = ['DATA_ENV', 'DATASETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CACHE_ENV',
            'ImageReadError', 'read_image', 'paper_tfms', 'JpegDataset', 'cache_dir', 'cached_split', 'affine_theta',
            'BatchAug', 'batch_aug', 'TensorPairs', 'TensorDL', 'get_dls', 'synthetic_dls']
 
-# %% ../nbs/02_data.ipynb #d9392131
+# %% ../nbs/02_data.ipynb #8c46c0e5
 import bnn_study.core
 import os, hashlib, math, importlib.util
 from pathlib import Path
@@ -15,18 +15,19 @@ import numpy as np, torch
 import torch.nn.functional as F
 from PIL import Image
 from fastcore.parallel import parallel
+from fastcore.basics import patch
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.data.transforms import RandomSplitter
 from fastai.data.external import untar_data, URLs
 
-# %% ../nbs/02_data.ipynb #c411c8f6
+# %% ../nbs/02_data.ipynb #ec6043e8
 DATA_ENV = 'BNN_DATA'
 DATASETS = dict(
     imagenette=dict(folders=('imagenette2', 'imagenette2-320', 'imagenette2-160'), splits=('train', 'val'), url=URLs.IMAGENETTE_320),
     cifar10=dict(folders=('cifar10',), splits=('train', 'test'), url=URLs.CIFAR))
 
-# %% ../nbs/02_data.ipynb #6dff54b0
+# %% ../nbs/02_data.ipynb #25b4aced
 def _dataset(name):
     if name not in DATASETS: raise ValueError(f"Unknown data set {name!r}; choose one of {sorted(DATASETS)}.")
     return DATASETS[name]
@@ -39,7 +40,7 @@ def _local_roots():
     here = _project_root()
     return [here.parent/'shared'/'data', here/'data', Path.home()/'.fastai'/'data', Path('/data')]
 
-# %% ../nbs/02_data.ipynb #ee11974a
+# %% ../nbs/02_data.ipynb #ebd7fccb
 def _resolve(p:Path, name):
     "The data set folder at `p` (either the folder itself or a child named like the data set), or None."
     ds = _dataset(name)
@@ -47,7 +48,7 @@ def _resolve(p:Path, name):
         if all((c/s).is_dir() for s in ds['splits']): return c
     return None
 
-# %% ../nbs/02_data.ipynb #13ce1800
+# %% ../nbs/02_data.ipynb #47b1e29a
 def find_data(name:str='imagenette', path=None, download:bool=True) -> Path:
     "Find data set `name`: explicit `path`, then `$BNN_DATA`, then local copies, then fastai's download."
     ds, tried = _dataset(name), []
@@ -67,7 +68,7 @@ def find_data(name:str='imagenette', path=None, download:bool=True) -> Path:
 
 def _fail(msg): raise RuntimeError(msg)
 
-# %% ../nbs/02_data.ipynb #448f6465
+# %% ../nbs/02_data.ipynb #54a0d136
 _IMG_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.webp'}
 
 def check_layout(root:Path, splits=('train', 'val')) -> dict:
@@ -89,7 +90,7 @@ def check_layout(root:Path, splits=('train', 'val')) -> dict:
         if out[s][2] != first: raise ValueError(f"{root}/{s} and {root}/{splits[0]} hold different class folders.")
     return out
 
-# %% ../nbs/02_data.ipynb #fbf18191
+# %% ../nbs/02_data.ipynb #f072ca92
 class ImageReadError(OSError):
     "An image file that cannot be decoded."
 
@@ -103,7 +104,7 @@ def read_image(fn, size:int|None=None) -> np.ndarray:
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise ImageReadError(f"Cannot read image {fn} ({type(e).__name__}: {e}). Replace or delete the file.") from None
 
-# %% ../nbs/02_data.ipynb #f71b8b27
+# %% ../nbs/02_data.ipynb #6a677af2
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def paper_tfms(size:int=224, train:bool=True):
@@ -113,14 +114,14 @@ def paper_tfms(size:int=224, train:bool=True):
     post = [T.RandomErasing(p=0.9)] if train else []
     return T.Compose([T.Resize((size, size)), *aug, T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD), *post])
 
-# %% ../nbs/02_data.ipynb #d7cf4412
+# %% ../nbs/02_data.ipynb #969e55cd
 class JpegDataset:
     "Images decoded from `files` on every access, transformed by `tfm`."
     def __init__(self, files, labels, tfm): self.files, self.labels, self.tfm = list(files), torch.tensor(labels), tfm
     def __len__(self): return len(self.files)
     def __getitem__(self, i): return self.tfm(Image.fromarray(read_image(self.files[i]))), self.labels[i]
 
-# %% ../nbs/02_data.ipynb #121084bc
+# %% ../nbs/02_data.ipynb #03409677
 CACHE_ENV = 'BNN_CACHE'
 def cache_dir() -> Path:
     "Folder of decoded-image caches: `$BNN_CACHE`, default `~/.cache/bnn_study`."
@@ -128,7 +129,7 @@ def cache_dir() -> Path:
 
 def _read_chw(fn, size): return read_image(fn, size).transpose(2, 0, 1)  # numpy, not torch: cheap to send between processes
 
-# %% ../nbs/02_data.ipynb #7eb7aae7
+# %% ../nbs/02_data.ipynb #ba90a278
 def cached_split(root:Path, split:str, size:int, layout:tuple|None=None, n_workers:int|None=None) -> dict:
     "All images of `root/split` as a uint8 tensor `x` (N, 3, size, size) with labels `y`, decoded once and cached on disk."
     files, labels, classes = layout or check_layout(root, (split,))[split]
@@ -142,7 +143,7 @@ def cached_split(root:Path, split:str, size:int, layout:tuple|None=None, n_worke
     torch.save(res, str(fn) + '.tmp'); os.replace(str(fn) + '.tmp', fn)  # atomic: a killed run leaves no half cache
     return res
 
-# %% ../nbs/02_data.ipynb #a37c52f6
+# %% ../nbs/02_data.ipynb #9f4d5765
 def _first_fit(w, h, fallback=1.):
     "Per row, the first of the candidate (w, h) pairs with both <= 1, else `fallback` (torchvision's 10 tries)."
     ok = (w <= 1) & (h <= 1)
@@ -152,7 +153,7 @@ def _first_fit(w, h, fallback=1.):
 def _log_uniform(n, lo, hi, device):
     return torch.empty(n, 10, device=device).uniform_(math.log(lo), math.log(hi)).exp()
 
-# %% ../nbs/02_data.ipynb #1cc12eee
+# %% ../nbs/02_data.ipynb #2c406e91
 def affine_theta(flip, angle, crop_wh, crop_c):
     "Batch of 2x3 `affine_grid` matrices for flip (bool), `angle` (degrees), crop size and centre (normalised)."
     a = torch.deg2rad(angle)
@@ -162,7 +163,7 @@ def affine_theta(flip, angle, crop_wh, crop_c):
     SR = S[:, :, None] * R
     return torch.cat([SR * crop_wh[:, None, :], (SR @ crop_c[:, :, None])], 2)
 
-# %% ../nbs/02_data.ipynb #bbaf3b89
+# %% ../nbs/02_data.ipynb #613021c4
 class BatchAug:
     "Batch-level version of the paper's augmentation (train) or plain normalisation (test), on uint8 (B, 3, H, W) input."
     def __init__(self, train=True, max_rot=20., scale=(0.5, 1.), ratio=(3/4, 4/3), erase_p=0.9,
@@ -179,8 +180,10 @@ class BatchAug:
         if self.train and self.erase_p: x = self.erase(x)
         return x, y
 
-# %% ../nbs/02_data.ipynb #05eaf608
-def _geometric(self:BatchAug, x):
+# %% ../nbs/02_data.ipynb #3dd0fb9c
+@patch
+def geometric(self:BatchAug, x):
+    "Flip, rotation and random-resized crop of a float batch, in one affine resampling."
     B, _, H, W = x.shape
     if H != W: raise ValueError(f"BatchAug expects square images, got {H}x{W}.")
     dev = x.device
@@ -192,10 +195,11 @@ def _geometric(self:BatchAug, x):
     theta = affine_theta(torch.rand(B, device=dev) < 0.5, angle, torch.stack([w, h], 1), c)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
-BatchAug.geometric = _geometric
 
-# %% ../nbs/02_data.ipynb #ad99b540
-def _erase(self:BatchAug, x):
+# %% ../nbs/02_data.ipynb #d091549d
+@patch
+def erase(self:BatchAug, x):
+    "torchvision's `RandomErasing` (value 0), drawn per image, applied to the whole batch at once."
     B, _, H, W = x.shape
     dev = x.device
     area = torch.empty(B, 10, device=dev).uniform_(*self.erase_scale) * H * W
@@ -209,9 +213,8 @@ def _erase(self:BatchAug, x):
     m_c = (cols >= j[:, None]) & (cols < (j + w)[:, None])
     mask = (m_r[:, :, None] & m_c[:, None, :] & has[:, None, None])[:, None]
     return x.masked_fill(mask, 0.)
-BatchAug.erase = _erase
 
-# %% ../nbs/02_data.ipynb #5bd95e18
+# %% ../nbs/02_data.ipynb #9024b8ab
 AUGS = dict(paper={}, flip=dict(max_rot=0., scale=(1., 1.), ratio=(1., 1.), erase_p=0.), none=None)
 
 def batch_aug(aug:str='paper') -> BatchAug:
@@ -219,7 +222,7 @@ def batch_aug(aug:str='paper') -> BatchAug:
     if aug not in AUGS: raise ValueError(f"Unknown augmentation {aug!r}; choose one of {list(AUGS)}.")
     return BatchAug(False) if AUGS[aug] is None else BatchAug(True, **AUGS[aug])
 
-# %% ../nbs/02_data.ipynb #74446aaf
+# %% ../nbs/02_data.ipynb #04b156f7
 class TensorPairs:
     "Images `x` (uint8, N x 3 x H x W) and labels `y` held in memory."
     def __init__(self, x, y): self.x, self.y = x, y
@@ -236,7 +239,7 @@ class TensorDL(DataLoader):
             if self.drop_last and len(b) < self.bs: return
             yield self.dataset.x[b], self.dataset.y[b]
 
-# %% ../nbs/02_data.ipynb #6142b7c4
+# %% ../nbs/02_data.ipynb #d5f7bdee
 def _split_idxs(n, split, seed):
     if split == 'test': return list(range(n)), None  # the test split's indices are taken by the caller
     if split == 'tune': return RandomSplitter(valid_pct=0.1, seed=seed)(range(n))
@@ -247,7 +250,7 @@ def _subset(idxs, n, seed):
     g = torch.Generator().manual_seed(seed)
     return [idxs[i] for i in torch.randperm(len(idxs), generator=g)[:n].tolist()]
 
-# %% ../nbs/02_data.ipynb #eaddabce
+# %% ../nbs/02_data.ipynb #38cf06de
 def _loaders(train_ds, valid_ds, bs, cls, device, train_kw, valid_kw):
     "Training loader (shuffled, full batches) and test loader (in order, double batch) of class `cls`."
     return DataLoaders(cls(train_ds, bs=bs, shuffle=True, drop_last=True, **train_kw),
@@ -261,7 +264,7 @@ def _jpeg_ds(root, split, idxs, size, lay, train):
     files, labels, _ = lay[split]
     return JpegDataset([files[i] for i in idxs], [labels[i] for i in idxs], paper_tfms(size, train))
 
-# %% ../nbs/02_data.ipynb #fa6c41f0
+# %% ../nbs/02_data.ipynb #3abb0d9d
 def get_dls(name:str='imagenette', size:int=32, bs:int=64, split:str='test', pipeline:str='cached', seed:int=0,
             path=None, n_train:int|None=None, n_valid:int|None=None, device=None, num_workers:int=0,
             download:bool=True, aug:str='paper') -> DataLoaders:
@@ -284,7 +287,7 @@ def get_dls(name:str='imagenette', size:int=32, bs:int=64, split:str='test', pip
     dls.c, dls.root, dls.size = len(dls.vocab), root, size
     return dls
 
-# %% ../nbs/02_data.ipynb #bcdc6055
+# %% ../nbs/02_data.ipynb #3d952a3e
 def synthetic_dls(n_train:int=512, n_valid:int=256, size:int=16, c:int=10, bs:int=64, noise:float=60., seed:int=0,
                   augment:bool=False, device=None) -> DataLoaders:
     "Learnable random-template images: `c` classes, `size` px, pixel noise of std `noise` (0-255 scale)."
