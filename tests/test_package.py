@@ -88,3 +88,12 @@ def test_bnn_train_bad_arguments_are_one_line_errors():
     r = _cli('bnn_train', '--model', 'resnet', '--quiet')
     assert r.returncode != 0 and 'Traceback' not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("bnn_train: error: Unknown model 'resnet'")
+
+def test_every_rule_is_registered_and_is_a_callback():
+    from fastai.callback.core import Callback
+    from bnn_study.train import get_rule
+    assert get_rule('bp') is None
+    for name in ('dfa', 'drtp', 'hsic', 'sigprop_tl'):
+        assert isinstance(get_rule(name), Callback), name
+    with pytest.raises(ValueError, match="choose one of \\['bp', 'dfa', 'drtp', 'hsic', 'sigprop_tl'\\]"):
+        get_rule('pepita')
