@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['RULE_NAMES', 'StepCost', 'rule_cost', 'gpu_rule_costs', 'paper_ratios']
 
-# %% ../nbs/14_bench.ipynb #ff60e98c
+# %% ../nbs/14_bench.ipynb #79e93ece
 from .data import synthetic_dls
 import time, json, statistics, torch
 from pathlib import Path
@@ -13,7 +13,7 @@ from fastai.callback.core import Callback
 from .models import get_model
 from .train import bnn_learner, get_rule, environment, load_records, paper_results
 
-# %% ../nbs/14_bench.ipynb #f5cd68dd
+# %% ../nbs/14_bench.ipynb #9c4a7cb7
 class StepCost(Callback):
     "Per training step: seconds and CUDA allocator bytes above the step's starting allocation (minus gradients)."
     order = -10
@@ -28,7 +28,7 @@ class StepCost(Callback):
         grads = sum(p.numel() * p.element_size() for p in self.learn.model.parameters() if p.requires_grad)
         self.peaks.append(torch.cuda.max_memory_allocated() - self.s0 - grads); self.static.append(self.s0)
 
-# %% ../nbs/14_bench.ipynb #008407ba
+# %% ../nbs/14_bench.ipynb #40e7e450
 def rule_cost(model:str, rule:str, img_size:int=224, bs:int=64, steps:int=6, setting:str='both', width:float=1.,
               device='cuda', **model_kwargs) -> dict:
     "Median step time and activation peak of `rule` training `model` (binarized for `setting`) on GPU-resident synthetic data."
@@ -43,7 +43,7 @@ def rule_cost(model:str, rule:str, img_size:int=224, bs:int=64, steps:int=6, set
     del learn, m; torch.cuda.empty_cache()
     return res
 
-# %% ../nbs/14_bench.ipynb #8c67836c
+# %% ../nbs/14_bench.ipynb #dc0030be
 RULE_NAMES = ('bp', 'dfa', 'drtp', 'hsic', 'sigprop_tl')
 
 def gpu_rule_costs(models=('vgg19_bn', 'mobilenet_v2', 'mlp_mixer'), rules=RULE_NAMES, out='results/bench', **kwargs) -> list:
@@ -56,7 +56,7 @@ def gpu_rule_costs(models=('vgg19_bn', 'mobilenet_v2', 'mlp_mixer'), rules=RULE_
     (Path(out)/f"rule_costs_{torch.cuda.get_device_name().replace(' ', '_')}.json").write_text(json.dumps(dict(env=environment(), rows=rows), indent=1))
     return rows
 
-# %% ../nbs/14_bench.ipynb #571fe5bc
+# %% ../nbs/14_bench.ipynb #8aa92f5d
 def paper_ratios(paper=None):
     "The paper's memory and time ratios to BP per model and rule (fully binary, with skips), averaged over its two GPUs."
     p = paper if paper is not None else paper_results()

@@ -6,13 +6,13 @@
 __all__ = ['VGG19_CFG', 'MBV2_SETTINGS', 'MODELS', 'VGG', 'vgg19_bn', 'InvertedResidual', 'MobileNetV2', 'mobilenet_v2',
            'Patchify', 'TokenMean', 'PreNormResidual', 'MLPMixer', 'mlp_mixer', 'get_model']
 
-# %% ../nbs/03_models.ipynb #bfd939b6
+# %% ../nbs/03_models.ipynb #e063eb5d
 import torch
 from torch import nn
 from fastcore.basics import patch
 from .binarize import weight_layers
 
-# %% ../nbs/03_models.ipynb #8d3e7671
+# %% ../nbs/03_models.ipynb #0ac10009
 VGG19_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M']
 
 def _vgg_features(cfg, width):
@@ -24,15 +24,16 @@ def _vgg_features(cfg, width):
         c_in = c
     return nn.Sequential(*layers), c_in
 
-# %% ../nbs/03_models.ipynb #1580b40e
+# %% ../nbs/03_models.ipynb #bdf7776f
 class VGG(nn.Module):
     "VGG with batch norm, laid out as torchvision's (`features`, `avgpool`, `classifier`)."
-    def __init__(self, cfg=VGG19_CFG, num_classes:int=10, width:float=1., img_size:int=224, dropout:float=0.5, skips:bool=True):
+    def __init__(self, cfg=VGG19_CFG, num_classes:int=10, width:float=1., img_size:int=224, dropout:float=0.5, skips:bool=True,
+                 hidden:int|None=None):
         super().__init__()  # `skips` is accepted for a uniform interface: VGG has no skip connection
         if img_size < 32 or img_size % 32: raise ValueError(f"VGG needs img_size a multiple of 32 (>= 32), got {img_size}.")
         self.features, c = _vgg_features(cfg, width)
         pool = 7 if img_size >= 224 else img_size // 32
-        hidden = max(1, round(4096 * width))
+        hidden = hidden or max(1, round(4096 * width))
         self.avgpool = nn.AdaptiveAvgPool2d((pool, pool))
         self.classifier = nn.Sequential(nn.Linear(c * pool * pool, hidden), nn.ReLU(True), nn.Dropout(dropout),
                                         nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(dropout),
@@ -49,7 +50,7 @@ class VGG(nn.Module):
             else: units[-1].append(m)
         return ([nn.Sequential(*u) for u in units] + [nn.Sequential(self.avgpool, nn.Flatten(), *c[:3]), c[3:6], c[6:]])
 
-# %% ../nbs/03_models.ipynb #fbcf604e
+# %% ../nbs/03_models.ipynb #ae78a3a9
 @patch
 def _init(self:VGG):
     "torchvision's initialisation: Kaiming-normal convs, unit BatchNorm, N(0, 0.01) linear layers."
@@ -63,7 +64,7 @@ def vgg19_bn(num_classes:int=10, width:float=1., img_size:int=224, **kwargs) -> 
     "VGG-19 with batch normalisation (torchvision's layout), `width`-scaled, for `img_size` px input."
     return VGG(VGG19_CFG, num_classes, width, img_size, **kwargs)
 
-# %% ../nbs/03_models.ipynb #e247a009
+# %% ../nbs/03_models.ipynb #255bf8ef
 def _make_divisible(v, divisor=8):
     "torchvision's channel rounding: nearest multiple of `divisor`, never below 90 % of `v`."
     new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
@@ -74,7 +75,7 @@ def _conv_bn_act(c_in, c_out, k=3, stride=1, groups=1):
     return nn.Sequential(nn.Conv2d(c_in, c_out, k, stride, (k - 1) // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(c_out), nn.ReLU6(inplace=True))
 
-# %% ../nbs/03_models.ipynb #2adbe930
+# %% ../nbs/03_models.ipynb #c4669834
 class InvertedResidual(nn.Module):
     "Expand (1x1), depthwise (3x3), linear projection (1x1); add the input when shapes allow and `skip`."
     def __init__(self, c_in, c_out, stride, expand_ratio, skip=True):
@@ -88,7 +89,7 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x): return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
-# %% ../nbs/03_models.ipynb #f6825bfa
+# %% ../nbs/03_models.ipynb #de2ea06d
 MBV2_SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 class MobileNetV2(nn.Module):
@@ -108,7 +109,7 @@ class MobileNetV2(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
         self._init()
 
-# %% ../nbs/03_models.ipynb #3d52c3dc
+# %% ../nbs/03_models.ipynb #1596f7c0
 @patch
 def _init(self:MobileNetV2):
     "torchvision's initialisation: Kaiming-normal (fan-out) convs, unit BatchNorm, N(0, 0.01) linear."
@@ -128,12 +129,12 @@ def blocks(self:MobileNetV2) -> list:
     "Units in forward order: the stem, each inverted residual, the last 1x1 conv, the pooled classifier."
     return [*self.features, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), *self.classifier)]
 
-# %% ../nbs/03_models.ipynb #3a10c88b
+# %% ../nbs/03_models.ipynb #f1825fbf
 def mobilenet_v2(num_classes:int=10, width:float=1., img_size:int=224, skips:bool=True, **kwargs) -> MobileNetV2:
     "MobileNetV2 (torchvision's layout), `width`-scaled, for `img_size` px input, with or without skip connections."
     return MobileNetV2(num_classes, width, img_size, skips=skips, **kwargs)
 
-# %% ../nbs/03_models.ipynb #48474722
+# %% ../nbs/03_models.ipynb #0db2027e
 class Patchify(nn.Module):
     "(B, C, H, W) -> (B, tokens, p*p*C), the layout of einops' `b c (h p1) (w p2) -> b (h w) (p1 p2 c)`."
     def __init__(self, patch:int): super().__init__(); self.patch = patch
@@ -145,7 +146,7 @@ class TokenMean(nn.Module):
     "Mean over the token axis: (B, tokens, C) -> (B, C)."
     def forward(self, x): return x.mean(1)
 
-# %% ../nbs/03_models.ipynb #c08639e4
+# %% ../nbs/03_models.ipynb #8cece3da
 class PreNormResidual(nn.Module):
     "`fn(LayerNorm(x)) + x`, or without the `+ x` when `skip` is False."
     def __init__(self, dim, fn, skip=True):
@@ -159,7 +160,7 @@ def _mlp(dim, expansion, dense, dropout=0.):
 
 def _conv1x1(c_in, c_out): return nn.Conv1d(c_in, c_out, kernel_size=1)
 
-# %% ../nbs/03_models.ipynb #ff9915aa
+# %% ../nbs/03_models.ipynb #d2c5d0d5
 class MLPMixer(nn.Sequential):
     "lucidrains' MLP-Mixer 0.1.1 as an `nn.Sequential`, with optional residual adds."
     def __init__(self, num_classes:int=10, img_size:int=224, patch_size:int=16, dim:int=512, depth:int=12,
@@ -176,13 +177,13 @@ class MLPMixer(nn.Sequential):
         subs = [sub for layer in list(self)[2:-3] for sub in layer]
         return [nn.Sequential(self[0], self[1]), *subs, nn.Sequential(*list(self)[-3:])]
 
-# %% ../nbs/03_models.ipynb #bd86bae8
+# %% ../nbs/03_models.ipynb #966ddf21
 def mlp_mixer(num_classes:int=10, img_size:int=224, width:float=1., patch_size:int=16, dim:int=512, depth:int=12,
               skips:bool=True, **kwargs) -> MLPMixer:
     "MLP-Mixer (lucidrains' layout) with `dim` scaled by `width`, for `img_size` px input."
     return MLPMixer(num_classes, img_size, patch_size, max(1, round(dim * width)), depth, skips=skips, **kwargs)
 
-# %% ../nbs/03_models.ipynb #ca533253
+# %% ../nbs/03_models.ipynb #048dc4e6
 MODELS = dict(vgg19_bn=vgg19_bn, mobilenet_v2=mobilenet_v2, mlp_mixer=mlp_mixer)
 
 def get_model(name:str, **kwargs) -> nn.Module:

@@ -97,3 +97,15 @@ def test_every_rule_is_registered_and_is_a_callback():
         assert isinstance(get_rule(name), Callback), name
     with pytest.raises(ValueError, match="choose one of \\['bp', 'dfa', 'drtp', 'hsic', 'sigprop_tl'\\]"):
         get_rule('pepita')
+
+def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
+    "Without a local copy, find_data falls back to fastai's untar_data (mocked here: this machine has no internet)."
+    import bnn_study.data as d
+    fake = tmp_path/'imagenette2-320'
+    for split in ('train', 'val'): (fake/split/'n01440764').mkdir(parents=True)
+    calls = []
+    monkeypatch.setattr(d, '_local_roots', lambda: [])
+    monkeypatch.delenv('BNN_DATA', raising=False)
+    monkeypatch.setattr(d, 'untar_data', lambda url: calls.append(url) or fake)
+    assert d.find_data('imagenette') == fake
+    assert calls == [d.URLs.IMAGENETTE_320]
