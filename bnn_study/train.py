@@ -7,7 +7,7 @@ __all__ = ['RULES', 'FIRST_FINDINGS', 'torch_adam', 'bnn_learner', 'register_rul
            'setting_name', 'run_name', 'train_run', 'bnn_train', 'first_findings', 'load_records', 'paper_results',
            'loop_overhead', 'step_time', 'gpu_check', 'quickstart', 'bnn_quickstart']
 
-# %% ../nbs/04_train.ipynb #81715382
+# %% ../nbs/04_train.ipynb #65705653
 from .core import fast_mode, tune_cpu_allocator
 import time, sys, random, json, os, platform, subprocess, importlib, pkgutil, statistics, torch
 from pathlib import Path
@@ -27,18 +27,18 @@ from .data import get_dls, synthetic_dls
 from .models import get_model
 import bnn_study
 
-# %% ../nbs/04_train.ipynb #6fa76ffb
+# %% ../nbs/04_train.ipynb #6c714b56
 def torch_adam(params, lr=1e-3, wd=1e-5, **kwargs):
     "PyTorch's Adam with coupled L2 weight decay `wd`, wrapped for fastai."
     return OptimWrapper(params, torch.optim.Adam, lr=lr, weight_decay=wd, **kwargs)
 
-# %% ../nbs/04_train.ipynb #2f7f4dbf
+# %% ../nbs/04_train.ipynb #ff2277b7
 def _seed_everything(seed, dls):
     "Seed torch, numpy and random (weights, augmentation) and every loader's shuffling (data order)."
     set_seed(seed, reproducible=True)
     for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed + i)
 
-# %% ../nbs/04_train.ipynb #5804c6b6
+# %% ../nbs/04_train.ipynb #d4bf8a34
 def bnn_learner(model:nn.Module, dls, setting:str='both', lr:float=1e-3, wd:float=1e-5, rule:Callback|None=None,
                 seed:int|None=0, cbs=None, ste:str='clipped', **kwargs) -> Learner:
     "A fastai `Learner` training `model`, binarized for `setting`, with the paper's protocol and learning `rule` (None: BP)."
@@ -50,7 +50,7 @@ def bnn_learner(model:nn.Module, dls, setting:str='both', lr:float=1e-3, wd:floa
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=torch_adam, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, wd_bn_bias=True, **kwargs)
 
-# %% ../nbs/04_train.ipynb #60579ea3
+# %% ../nbs/04_train.ipynb #5ff437ed
 RULES = dict(bp=None)  # name -> factory of a fastai Callback (None: plain backpropagation)
 
 def register_rule(name:str, factory):
@@ -64,7 +64,7 @@ def get_rule(name:str, **kwargs) -> Callback|None:
     if name not in RULES: raise ValueError(f"Unknown learning rule {name!r}; choose one of {sorted(RULES)}.")
     return None if RULES[name] is None else RULES[name](**kwargs)
 
-# %% ../nbs/04_train.ipynb #e4fd0665
+# %% ../nbs/04_train.ipynb #fed5d5ec
 def _peak_rss_reset():
     try: Path('/proc/self/clear_refs').write_text('5'); return True
     except OSError: return False
@@ -73,7 +73,7 @@ def _peak_rss() -> int|None:
     try: return int(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')).split()[1]) * 1024
     except (OSError, StopIteration): return None
 
-# %% ../nbs/04_train.ipynb #d5dd1b16
+# %% ../nbs/04_train.ipynb #7a3c66a2
 class RunRecorder(Callback):
     "Collect per-epoch training loss and test accuracy, step times, wall time and peak memory."
     order, run_valid = 95, True
@@ -95,7 +95,7 @@ class RunRecorder(Callback):
         self.epochs.append(dict(epoch=self.epoch + 1, train_loss=self.loss_sum / max(self.n, 1), test_loss=float(valid_loss),
                                 test_acc=float(acc), seconds=time.perf_counter() - self.t0))
 
-# %% ../nbs/04_train.ipynb #6f49921f
+# %% ../nbs/04_train.ipynb #b3ca01d1
 @patch
 def summary(self:RunRecorder) -> dict:
     "The measured part of a run record."
@@ -107,7 +107,7 @@ def summary(self:RunRecorder) -> dict:
                 final_test_acc=accs[-1] if accs else None, wall_s=time.perf_counter() - self.t0,
                 median_step_s=statistics.median(self.step_times[1:] or self.step_times) if self.step_times else None, **mem)
 
-# %% ../nbs/04_train.ipynb #5ffcbacc
+# %% ../nbs/04_train.ipynb #a889077c
 def _git_commit():
     "HEAD of the project's checkout (+ '-dirty' if bnn_study/ has changes), or `$BNN_GIT_COMMIT` where there is no checkout."
     if os.environ.get('BNN_GIT_COMMIT'): return os.environ['BNN_GIT_COMMIT']
@@ -128,7 +128,7 @@ def environment() -> dict:
     return dict(python=platform.python_version(), torch=torch.__version__, torchvision=torchvision.__version__,
                 fastai=fastai.__version__, bnn_study=bnn_study.__version__, device=dev, git_commit=_COMMIT_AT_IMPORT)
 
-# %% ../nbs/04_train.ipynb #30581f65
+# %% ../nbs/04_train.ipynb #ea1ae4df
 def setting_name(weights:str='binary', acts:str='binary') -> str:
     "The binarization setting for weight and activation precisions ('float' or 'binary')."
     for v in (weights, acts):
@@ -140,7 +140,7 @@ def run_name(c:dict) -> str:
     return (f"{c['model']}{'' if c['skips'] else '-noskip'}_{c['setting']}_{c['rule']}_{c['dataset']}{c['img_size']}px_w{c['width']}"
             f"_{c['aug']}_e{c['epochs']}_lr{c['lr']:g}_bs{c['bs']}_{c['split']}_s{c['seed']}")
 
-# %% ../nbs/04_train.ipynb #803a5191
+# %% ../nbs/04_train.ipynb #867bf2e1
 def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
               width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
               split:str='test', n_train:int|None=None, out=None, data=None, quiet:bool=True, force:bool=False,
@@ -165,7 +165,7 @@ def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:s
     if fn: fn.parent.mkdir(parents=True, exist_ok=True); fn.write_text(json.dumps(record, indent=1))
     return record
 
-# %% ../nbs/04_train.ipynb #f71d741e
+# %% ../nbs/04_train.ipynb #8ec3bae9
 @call_parse
 def bnn_train(
     model:str='vgg19_bn',  # vgg19_bn, mobilenet_v2 or mlp_mixer
@@ -200,7 +200,7 @@ def bnn_train(
     print(f"{r['name']}: best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "
           f"{r['wall_s']:.0f} s, median step {1e3*r['median_step_s']:.1f} ms -> {out}/{r['name']}.json")
 
-# %% ../nbs/04_train.ipynb #4b2ed7a4
+# %% ../nbs/04_train.ipynb #783a4ada
 FIRST_FINDINGS = dict(
     vgg19_bn=dict(width=0.25),
     mobilenet_v2=dict(width=0.5),
@@ -211,7 +211,7 @@ def first_findings(out='results/bp_first', epochs:int=12, seed:int=0, quiet:bool
     return [train_run(m, st, 'bp', img_size=32, epochs=epochs, lr=1e-3, seed=seed, aug='flip', out=out, quiet=quiet, **kw, **kwargs)
             for m, kw in FIRST_FINDINGS.items() for st in ('f32', 'weights', 'acts', 'both')]
 
-# %% ../nbs/04_train.ipynb #485d2cb3
+# %% ../nbs/04_train.ipynb #99eb1e95
 def load_records(folder) -> list:
     "All run records (JSON) in `folder`."
     return [json.loads(f.read_text()) for f in sorted(Path(folder).glob('*.json'))]
@@ -223,7 +223,7 @@ def paper_results(path=None):
     path = Path(path) if path else _project_root().parent/'shared'/'reference'/'paper_results.csv'
     return pd.read_csv(path).drop_duplicates() if path.exists() else None
 
-# %% ../nbs/04_train.ipynb #00e86453
+# %% ../nbs/04_train.ipynb #dd393cfc
 def _plain_step(model, opt, x, y):
     "One plain PyTorch training step: forward, cross-entropy, backward, Adam, latent-weight clipping."
     loss = nn.functional.cross_entropy(model(x), y); opt.zero_grad(set_to_none=False); loss.backward(); opt.step()
@@ -240,7 +240,7 @@ class _TrainTimer(Callback):
     def before_train(self): self.t0 = time.perf_counter()
     def after_train(self): self.seconds = time.perf_counter() - self.t0
 
-# %% ../nbs/04_train.ipynb #17737269
+# %% ../nbs/04_train.ipynb #6428dee8
 def loop_overhead(model_fn, dls, setting='f32', repeats=3) -> dict:
     "Median seconds of a training epoch with fastai's `Learner` and with a bare loop, same model, data and optimizer."
     learn = bnn_learner(model_fn(), dls, setting, cbs=[RunRecorder(), timer := _TrainTimer()])
@@ -252,7 +252,7 @@ def loop_overhead(model_fn, dls, setting='f32', repeats=3) -> dict:
         fa.append(timer.seconds); pt.append(_bare_epoch(bare, dls.train, opt))
     return dict(fastai_s=statistics.median(fa), bare_s=statistics.median(pt), ratio=statistics.median(fa) / statistics.median(pt))
 
-# %% ../nbs/04_train.ipynb #3c6e2e49
+# %% ../nbs/04_train.ipynb #ce9d84c2
 def step_time(model:nn.Module, setting='f32', bs=64, img_size=32, n=10, device='cpu') -> dict:
     "Median seconds of a training step of `model` binarized for `setting` on one batch; on CUDA also allocator bytes."
     cuda = torch.device(device).type == 'cuda'
@@ -271,7 +271,7 @@ def step_time(model:nn.Module, setting='f32', bs=64, img_size=32, n=10, device='
                         reserved_bytes=torch.cuda.memory_reserved())
     return res
 
-# %% ../nbs/04_train.ipynb #9d4d2e1d
+# %% ../nbs/04_train.ipynb #b8a24866
 def gpu_check(out='results/gpu') -> dict:
     "On a CUDA device: train on GPU-resident synthetic data with the run recorder, then time BP at the paper's scale; write JSON."
     if not torch.cuda.is_available(): raise RuntimeError("gpu_check needs a CUDA device; none is visible to PyTorch.")
@@ -290,14 +290,14 @@ def gpu_check(out='results/gpu') -> dict:
     (Path(out)/f"gpu_check_{torch.cuda.get_device_name().replace(' ', '_')}.json").write_text(json.dumps(res, indent=1))
     return res
 
-# %% ../nbs/04_train.ipynb #f84f3b18
+# %% ../nbs/04_train.ipynb #318d38c0
 def quickstart(data=None, size:int=32, width:float=0.25, epochs:int=3, lr:float=1e-3, bs:int=64, seed:int=0,
                n_train:int|None=None, arch:str='vgg19_bn', quiet:bool=False, aug:str='paper') -> list:
     "Train `arch` with BP in full precision and fully binary on ImageNette; return both run records."
     return [train_run(arch, s, 'bp', 'imagenette', size, width, epochs, lr, bs, seed, aug=aug, n_train=n_train,
                       data=data, quiet=quiet) for s in ('f32', 'both')]
 
-# %% ../nbs/04_train.ipynb #30e4cff9
+# %% ../nbs/04_train.ipynb #49022130
 def _report(res, **cfg):
     lines = [f"BP on ImageNette, {cfg['arch']} width {cfg['width']} at {cfg['size']} px, {cfg['epochs']} epochs, lr {cfg['lr']}, seed {cfg['seed']}:"]
     for r in res:
@@ -306,7 +306,7 @@ def _report(res, **cfg):
                      f"best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), final {100*r['final_test_acc']:.1f} %, {r['wall_s']:.0f} s")
     return '\n'.join(lines)
 
-# %% ../nbs/04_train.ipynb #6126bf53
+# %% ../nbs/04_train.ipynb #14411cad
 @call_parse
 def bnn_quickstart(
     data:str=None,  # ImageNette folder (default: $BNN_DATA, ../shared/data, ~/.fastai/data, then download)
