@@ -47,6 +47,7 @@ class SigpropTL(Callback):
             g = torch.Generator().manual_seed(self.seed)
             model.register_buffer('sigprop_F', ((torch.rand(n_classes, d, generator=g) * 2 - 1) * b).to(next(model.parameters()).device))
         self.layers = [model.get_submodule(n) for n in weight_layers(model)]
+        self._trained = {id(p) for l in self.layers for p in l.parameters()}
         return model
 
 # %% ../nbs/13_rules.sigprop.ipynb #ebd5dd97
@@ -69,7 +70,7 @@ def step_grads(self:SigpropTL, model:nn.Module, x:torch.Tensor, y:torch.Tensor, 
     last.weight.grad = e.T @ last_input
     if last.bias is not None: last.bias.grad = e.sum(0)
     for p in model.parameters():  # norm layers (everything that is not a weight layer) are not trained
-        if not any(p is q for l in self.layers for q in l.parameters()): p.grad = None
+        if id(p) not in self._trained: p.grad = None
 
 # %% ../nbs/13_rules.sigprop.ipynb #435bfdb3
 @patch
