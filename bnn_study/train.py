@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['RULES', 'FIRST_FINDINGS', 'torch_adam', 'bnn_learner', 'register_rule', 'get_rule', 'RunRecorder', 'environment',
-           'setting_name', 'run_name', 'train_run', 'bnn_train', 'first_findings', 'load_records', 'paper_results',
-           'loop_overhead', 'step_time', 'gpu_check', 'quickstart', 'bnn_quickstart']
+           'setting_name', 'run_name', 'train_run', 'bnn_train', 'bnn_train_cli', 'first_findings', 'load_records',
+           'paper_results', 'loop_overhead', 'step_time', 'gpu_check', 'quickstart', 'bnn_quickstart',
+           'bnn_quickstart_cli']
 
 # %% ../nbs/04_train.ipynb #65705653
 from .core import fast_mode, tune_cpu_allocator
@@ -13,7 +14,7 @@ import time, sys, random, json, os, platform, subprocess, importlib, pkgutil, st
 from pathlib import Path
 from contextlib import ExitStack
 from torch import nn
-from fastcore.script import call_parse
+from fastcore.script import call_parse, anno_parser
 from fastcore.basics import patch
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
@@ -200,6 +201,22 @@ def bnn_train(
     print(f"{r['name']}: best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "
           f"{r['wall_s']:.0f} s, median step {1e3*r['median_step_s']:.1f} ms -> {out}/{r['name']}.json")
 
+# %% ../nbs/04_train.ipynb #2fd3e9d2
+def _dashed_options(argv:list) -> list:
+    "Rewrite `--img-size`-style option names to fastcore's `--img_size`; values are left alone."
+    return [('--' + a[2:].split('=', 1)[0].replace('-', '_') + (a[2:][len(a[2:].split('=', 1)[0]):])) if a.startswith('--') else a for a in argv]
+
+def _run_cli(func):
+    "Parse the command line for `func` (dashed or underscored option names, as `call_parse` would) and call it."
+    sys.argv[1:] = _dashed_options(sys.argv[1:])
+    args = vars(anno_parser(func).parse_args())
+    for k in ('xtra', 'pdb'): args.pop(k, None)  # fastcore's own options
+    return func(**args)
+
+def bnn_train_cli():
+    "Entry point of `bnn_train`."
+    _run_cli(bnn_train.__wrapped__)
+
 # %% ../nbs/04_train.ipynb #783a4ada
 FIRST_FINDINGS = dict(
     vgg19_bn=dict(width=0.25),
@@ -324,3 +341,8 @@ def bnn_quickstart(
     try: res = quickstart(data, size, width, epochs, lr, bs, seed, n_train, quiet=quiet, aug=aug)
     except (FileNotFoundError, ValueError, OSError) as e: sys.exit(f"bnn_quickstart: error: {e}")
     print(_report(res, arch='vgg19_bn', width=width, size=size, epochs=epochs, lr=lr, seed=seed))
+
+# %% ../nbs/04_train.ipynb #03cf72b7
+def bnn_quickstart_cli():
+    "Entry point of `bnn_quickstart`."
+    _run_cli(bnn_quickstart.__wrapped__)

@@ -85,7 +85,7 @@ def test_train_run_record_and_resume(tmp_path):
 def test_bnn_train_bad_arguments_are_one_line_errors():
     from bnn_study.train import setting_name
     with pytest.raises(ValueError, match="Precision must be 'float' or 'binary'"): setting_name('ternary', 'binary')
-    r = _cli('bnn_train', '--model', 'resnet', '--quiet')
+    r = _cli('bnn_train', '--model', 'resnet', '--img-size', '32', '--quiet')  # dashed option names are accepted
     assert r.returncode != 0 and 'Traceback' not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("bnn_train: error: Unknown model 'resnet'")
 
