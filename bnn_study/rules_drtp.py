@@ -12,7 +12,7 @@ from fastcore.basics import patch
 from fastai.callback.core import Callback
 from .binarize import weight_layers
 from .models import InvertedResidual, PreNormResidual
-from .rules_dfa import project, _channel_dim, _in_channels
+from .rules_dfa import project, n_outputs, _channel_dim, _in_channels
 from .train import register_rule
 
 # %% ../nbs/11_rules.drtp.ipynb #cf501c16
@@ -40,8 +40,7 @@ class LocalRule(Callback):
     def setup(self, model:nn.Module, n_classes:int|None=None):
         "Prepare every injection point of `model` and hook its input; return `model`."
         self.remove()
-        last = model.get_submodule(weight_layers(model)[-1])
-        self.n_classes = n_classes or (last.out_features if isinstance(last, nn.Linear) else last.out_channels)
+        self.n_classes = n_classes or n_outputs(model)
         self.device = next(model.parameters()).device
         for name in injection_points(model):
             m = model.get_submodule(name)

@@ -14,6 +14,7 @@ from fastcore.basics import patch
 from fastai.callback.core import Callback
 from fastai.callback.core import CancelBackwardException
 from .binarize import weight_layers
+from .rules_dfa import n_outputs
 from .train import register_rule
 
 # %% ../nbs/13_rules.sigprop.ipynb #0e14c1e1
@@ -78,7 +79,7 @@ def before_batch(self:SigpropTL):
     if not self.training: return
     model, xb = self.learn.model, self.learn.xb[0]
     if not self.hooks or model.sigprop_F.shape[1] != math.prod(xb.shape[1:]):
-        self.setup(model, xb.shape, getattr(self.learn.dls, 'c', None) or self._out(model))
+        self.setup(model, xb.shape, getattr(self.learn.dls, 'c', None) or n_outputs(model))
     self._last_in = None
     def catch(layer, inp): self._last_in = inp[0].detach()
     self.hooks = [self.layers[-1].register_forward_pre_hook(catch)]
@@ -95,8 +96,5 @@ def after_loss(self:SigpropTL):
 def before_backward(self:SigpropTL):
     if self.training: raise CancelBackwardException()  # the gradients are already set; there is no graph to go back through
 
-@patch
-def _out(self:SigpropTL, model):
-    last = model.get_submodule(weight_layers(model)[-1]); return getattr(last, 'out_features', None) or last.out_channels
 
 register_rule('sigprop_tl', SigpropTL)
