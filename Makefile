@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP      := $(VENV)/.bnn-installed
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: setup study test check-sync check-clean nbtest pytest docs-smoke lab docs
+.PHONY: reproduce-cpu setup study test check-sync check-clean nbtest pytest docs-smoke lab docs
 
 setup: $(STAMP)
 $(STAMP): settings.ini setup.py pyproject.toml
@@ -51,3 +51,8 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab nbs
 docs: $(STAMP)
 	$(BIN)/nbdev_docs
+
+# the CPU-scale reproduction of the paper's tables T2, T3 and T1 (3 seeds, two worker processes; resumable:
+# rerun after a kill and it continues). Records land in results/cpu/.
+reproduce-cpu: $(STAMP)
+	for t in T2 T3 T1; do $(BIN)/bnn_sweep --experiment $$t --preset cpu --seeds 3 --workers 2 --out results/cpu || exit 1; done

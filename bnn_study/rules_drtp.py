@@ -35,7 +35,7 @@ def _block_channels(m):
 class LocalRule(Callback):
     "Base of rules that train each piece of the network in the forward pass, at its injection point, then detach."
     order = 5
-    def __init__(self): self.hooks, self.y = [], None
+    def __init__(self): self.hooks, self.target = [], None
 
     def setup(self, model:nn.Module, n_classes:int|None=None):
         "Prepare every injection point of `model` and hook its input; return `model`."
@@ -51,13 +51,13 @@ class LocalRule(Callback):
 
     def prepare(self, module, channels): pass
     def local_backward(self, x, module, dim): raise NotImplementedError
-    def set_target(self, y:torch.Tensor): self.y = y
+    def set_target(self, y:torch.Tensor): self.target = y
 
 # %% ../nbs/11_rules.drtp.ipynb #0ae2204e
 @patch
 def _inject(self:LocalRule, module, args, dim):
     x = args[0]
-    if not torch.is_grad_enabled() or self.y is None: return None
+    if not torch.is_grad_enabled() or self.target is None: return None
     if x.grad_fn is not None: self.local_backward(x, module, dim)  # trains the piece that produced x
     return (x.detach(),) + tuple(args[1:])
 
@@ -65,14 +65,14 @@ def _inject(self:LocalRule, module, args, dim):
 def remove(self:LocalRule):
     "Remove the hooks (anything `prepare` stored stays with the model)."
     for h in self.hooks: h.remove()
-    self.hooks, self.y = [], None
+    self.hooks, self.target = [], None
 
 @patch
 def before_fit(self:LocalRule): self.setup(self.learn.model, getattr(self.learn.dls, 'c', None))
 @patch
 def before_batch(self:LocalRule):
     if self.training: self.set_target(self.learn.yb[0])
-    else: self.y = None
+    else: self.target = None
 @patch
 def after_fit(self:LocalRule): self.remove()
 
@@ -91,7 +91,7 @@ class DRTP(LocalRule):
 
     def set_target(self, y):
         "The signal for this batch: the centred one-hot target `onehot(y) - 1/C`."
-        self.y, self.s = y, nn.functional.one_hot(y, self.n_classes).float() - 1 / self.n_classes
+        self.target, self.s = y, nn.functional.one_hot(y, self.n_classes).float() - 1 / self.n_classes
 
     def local_backward(self, x, module, dim): x.backward(project(self.s.to(x.dtype), module.drtp_B, x, dim))
 

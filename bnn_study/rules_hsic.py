@@ -38,7 +38,7 @@ class HSIC(LocalRule):
     def set_target(self, y):
         if len(y) < 2: raise ValueError(f"HSIC needs at least 2 samples per batch to compare, got {len(y)}: use a batch size >= 2 "
                                         "(and drop_last=True so that no last batch of 1 remains).")
-        self.y, self.yc = y, F.one_hot(y, self.n_classes).float() - 1 / self.n_classes
+        self.target, self.yc = y, F.one_hot(y, self.n_classes).float() - 1 / self.n_classes
 
     def local_backward(self, x, module, dim): hsic_loss(x, self.yc.to(x.dtype), self.gamma).backward()
 

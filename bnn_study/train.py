@@ -145,17 +145,17 @@ def run_name(c:dict) -> str:
 def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
               width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
               split:str='test', n_train:int|None=None, out=None, data=None, quiet:bool=True, force:bool=False,
-              model_kwargs:dict|None=None, rule_kwargs:dict|None=None) -> dict:
+              model_kwargs:dict|None=None, rule_kwargs:dict|None=None, n_valid:int|None=None) -> dict:
     "Train one configuration with the paper's protocol; write and return its run record."
     config = dict(model=model, setting=setting, rule=rule, dataset=dataset, img_size=img_size, width=width, epochs=epochs,
-                  lr=lr, bs=bs, seed=seed, skips=skips, aug=aug, split=split, n_train=n_train, wd=1e-5,
+                  lr=lr, bs=bs, seed=seed, skips=skips, aug=aug, split=split, n_train=n_train, n_valid=n_valid, wd=1e-5,
                   model_kwargs=model_kwargs or {}, rule_kwargs=rule_kwargs or {})
     fn = Path(out)/f"{run_name(config)}.json" if out else None
     if fn and fn.exists() and not force: return json.loads(fn.read_text())
     _check_setting(setting); cb = get_rule(rule, **config['rule_kwargs'])
     m = get_model(model, num_classes=10, img_size=img_size, width=width, skips=skips, **config['model_kwargs'])
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dls = get_dls(dataset, size=img_size, bs=bs, split=split, seed=seed, n_train=n_train, path=data, aug=aug, device=device)
+    dls = get_dls(dataset, size=img_size, bs=bs, split=split, seed=seed, n_train=n_train, n_valid=n_valid, path=data, aug=aug, device=device)
     learn = bnn_learner(m, dls, setting, lr=lr, seed=seed, rule=cb, cbs=[rec := RunRecorder()])
     env = environment()
     with ExitStack() as ctx:
