@@ -142,18 +142,18 @@ def _rng_state(x): return torch.get_rng_state(), (torch.cuda.get_rng_state(x.dev
 # %% ../nbs/10_rules.dfa.ipynb #d1304571
 class _BlockRunner:
     "Pass 1: run `blocks` without a graph, keeping each block's input and RNG state."
-    def __init__(self, blocks): self.blocks, self.kept = blocks, []
+    def __init__(self, blocks): self.units, self.kept = blocks, []
     def __call__(self, x):
         self.kept = []
         with torch.no_grad():
-            for b in self.blocks: self.kept.append((_Kept(x), _rng_state(x))); x = b(x)
+            for b in self.units: self.kept.append((_Kept(x), _rng_state(x))); x = b(x)
         return x
 
 # %% ../nbs/10_rules.dfa.ipynb #82340e9f
 class DFALowMem(DFA):
     "DFA's updates without holding the graph: a graph-free pass for `e`, then blocks recomputed and back-propagated one at a time."
     def setup(self, model:nn.Module):
-        super().setup(model); self.blocks = model_blocks(model); self.runner = _BlockRunner(self.blocks)
+        super().setup(model); self.units = model_blocks(model); self.runner = _BlockRunner(self.units)
         return model
 
     def step_grads(self, logits:torch.Tensor, loss_fn):
@@ -161,10 +161,10 @@ class DFALowMem(DFA):
         z = logits.detach().requires_grad_()
         self.e = g = torch.autograd.grad(loss_fn(z), z)[0]
         with torch.random.fork_rng(devices=[logits.device] if logits.is_cuda else []):
-            for i in reversed(range(len(self.blocks))):
+            for i in reversed(range(len(self.units))):
                 kept, rng = self.runner.kept[i]; self.runner.kept[i] = None
                 x = kept.get().requires_grad_(i > 0)
-                with _Replay(self.blocks[i], rng): out = self.blocks[i](x)
+                with _Replay(self.units[i], rng): out = self.units[i](x)
                 out.backward(g); g = x.grad
                 del x, out, kept
         self.runner.kept = []
