@@ -81,10 +81,10 @@ def static_bytes(model:torch.nn.Module, opt=None) -> dict:
 
 # %% ../nbs/14_bench.ipynb #a0459d59
 class StepCost(Callback):
-    "Per training step: seconds, saved-tensor peak, and in memory steps the activation peak above the start, minus gradients."
+    "Per training step: seconds, saved-tensor peak; in memory steps the peak above the start up to the optimizer step (minus gradients) and the optimizer step's own."
     order = -10
     def __init__(self, mem_steps:int=1): self.mem_steps = mem_steps
-    def before_fit(self): self.times, self.peaks, self.saved, self.on_cuda = [], [], [], next(self.learn.model.parameters()).is_cuda
+    def before_fit(self): self.times, self.peaks, self.opt_peaks, self.saved, self.on_cuda = [], [], [], [], next(self.learn.model.parameters()).is_cuda
     def _mem_step(self): return self.on_cuda or self.iter >= self.n_iter - self.mem_steps
     def before_batch(self):
         if not self.training: return
@@ -94,16 +94,25 @@ class StepCost(Callback):
         self.t0 = time.perf_counter()
 
 # %% ../nbs/14_bench.ipynb #73027e0e
+def _peak(cuda): return torch.cuda.max_memory_allocated() if cuda else _status_kb('VmHWM')
+
+@patch
+def before_step(self:StepCost):
+    "The rule's work is done (gradients set): close the activation measure, open the optimizer's."
+    if not (self.training and self._mem_step()): return
+    grads = sum(p.numel() * p.element_size() for p in self.learn.model.parameters() if p.grad is not None)
+    self.peaks.append(_peak(self.on_cuda) - self.s0 - grads)
+    if self.on_cuda: torch.cuda.synchronize(); self.o0 = torch.cuda.memory_allocated(); torch.cuda.reset_peak_memory_stats()
+    else: self.o0 = _rss_start()
+
 @patch
 def after_batch(self:StepCost):
     if not self.training: return
     if self.on_cuda: torch.cuda.synchronize()
     self.times.append(time.perf_counter() - self.t0); self.st.__exit__(None, None, None); self.saved.append(self.st.peak)
     if not self._mem_step(): return
-    peak = torch.cuda.max_memory_allocated() if self.on_cuda else _status_kb('VmHWM')
+    self.opt_peaks.append(_peak(self.on_cuda) - self.o0)
     if not self.on_cuda: self.rss.__exit__()
-    grads = sum(p.numel() * p.element_size() for p in self.learn.model.parameters() if p.requires_grad)
-    self.peaks.append(peak - self.s0 - grads)
 
 # %% ../nbs/14_bench.ipynb #2e83988a
 def rule_cost(model:str, rule:str, img_size:int=224, bs:int=8, steps:int=3, setting:str='both', width:float=1.,
@@ -118,7 +127,7 @@ def rule_cost(model:str, rule:str, img_size:int=224, bs:int=8, steps:int=3, sett
     timed, med = cost.times[1:len(cost.times) - mem], statistics.median
     res = dict(model=model, rule=rule, setting=setting, img_size=img_size, batch=bs, width=width, device=str(device),
                step_s=med(timed), activation_peak_bytes=med(cost.peaks[-steps:]), saved_peak_bytes=med(cost.saved[1:]),
-               static=static_bytes(learn.model, learn.opt.opt), steps=len(timed))
+               optimizer_peak_bytes=med(cost.opt_peaks[-steps:]), static=static_bytes(learn.model, learn.opt.opt), steps=len(timed))
     res['static_bytes'] = res['static']['total']
     del learn, m; gc.collect()
     if device.type == 'cuda': torch.cuda.empty_cache()

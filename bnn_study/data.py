@@ -140,7 +140,8 @@ def cached_split(root:Path, split:str, size:int, layout:tuple|None=None, n_worke
     imgs = parallel(_read_chw, files, size=size, n_workers=n_workers or os.cpu_count(), chunksize=256, progress=False)
     res = dict(x=torch.from_numpy(np.stack(list(imgs))), y=torch.tensor(labels), classes=classes)
     fn.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(res, str(fn) + '.tmp'); os.replace(str(fn) + '.tmp', fn)  # atomic: a killed run leaves no half cache
+    tmp = f'{fn}.{os.getpid()}.tmp'  # atomic, and per process: a killed run or a concurrent worker leaves no half cache
+    torch.save(res, tmp); os.replace(tmp, fn)
     return res
 
 # %% ../nbs/02_data.ipynb #9f4d5765

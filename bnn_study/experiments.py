@@ -60,6 +60,9 @@ def get_preset(name:str, **overrides) -> dict:
     if unknown: raise ValueError(f"Unknown preset field(s) {sorted(unknown)}; a preset has {sorted(PRESETS[name])}.")
     return {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
 
+# %% ../nbs/20_experiments.ipynb #a4b842f9
+PRESETS['quick'] = dict(PRESETS['cpu'], epochs=3, seeds=1, lrs=(1e-3,))
+
 # %% ../nbs/20_experiments.ipynb #a04c3515
 def _reference_file(name, path=None):
     fn = Path(path) if path else _project_root().parent/'shared'/'reference'/name
@@ -109,6 +112,7 @@ def _train(kw, out, log):
 def select_lr(c:Config, p:dict, out, log=print, **kwargs) -> float:
     "The learning rate for `c`: the paper's, or the best of `p['lrs']` on the tuning split (recorded in `out/lr_selection`)."
     if p['lrs'] == 'paper': return paper_lr(c)
+    if len(p['lrs']) == 1: return p['lrs'][0]  # a fixed rate: nothing to select
     fn = _selection_file(c, p, out)
     if fn.exists(): return json.loads(fn.read_text())['lr']
     val = {lr: _train(run_kwargs(c, p, lr, seed=0, split='tune', **kwargs), out, log)['best_test_acc'] for lr in p['lrs']}
@@ -137,11 +141,12 @@ def _claim(fn:Path) -> bool:
 
 # %% ../nbs/20_experiments.ipynb #76d96554
 def _selection_file(c, p, out) -> Path: return Path(out)/'lr_selection'/f'{_config_name(c, p)}.json'
+def _fixed_lr(p) -> bool: return p['lrs'] == 'paper' or len(p['lrs']) == 1
 
 def _runs(c:Config, p:dict, out, seeds:int) -> list:
     "Every run of `c` as (arguments of `train_run`, done?); test runs have `lr=None` until the selection exists."
-    tune = [] if p['lrs'] == 'paper' else [run_kwargs(c, p, lr, 0, 'tune') for lr in p['lrs']]
-    lr = select_lr(c, p, out) if p['lrs'] == 'paper' or _selection_file(c, p, out).exists() else None
+    tune = [] if _fixed_lr(p) else [run_kwargs(c, p, lr, 0, 'tune') for lr in p['lrs']]
+    lr = select_lr(c, p, out) if _fixed_lr(p) or _selection_file(c, p, out).exists() else None
     return [(k, k['lr'] is not None and _record_file(out, k).exists()) for k in tune + [run_kwargs(c, p, lr, s) for s in range(seeds)]]
 
 # %% ../nbs/20_experiments.ipynb #063f95f0
@@ -196,13 +201,13 @@ def results_table(out, cs:list, p:dict, seeds:int) -> pd.DataFrame:
     "Mean and sample std (%) over seeds of the best test accuracy per configuration, beside the paper's."
     ref, rows = paper_results(), []
     for c in cs:
-        if p['lrs'] != 'paper' and not _selection_file(c, p, out).exists(): continue
+        if not _fixed_lr(p) and not _selection_file(c, p, out).exists(): continue
         lr = select_lr(c, p, out)
         accs = [100 * json.loads(f.read_text())['best_test_acc'] for s in range(seeds)
                 if (f := _record_file(out, run_kwargs(c, p, lr, s))).exists()]
         if not accs: continue
         acc = pd.Series(accs)
-        rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, lr=lr, n=len(accs), mean=acc.mean(),
+        rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, lr=lr, n=len(accs), accs=accs, mean=acc.mean(),
                          std=acc.std(ddof=1) if len(accs) > 1 else math.nan, **dict(zip(('paper_mean', 'paper_std'), _paper_acc(ref, c)))))
     return pd.DataFrame(rows)
 

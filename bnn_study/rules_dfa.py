@@ -38,7 +38,7 @@ def project(e:torch.Tensor, B:torch.Tensor, like:torch.Tensor, dim:int) -> torch
     "`e @ B` (batch, C_in), broadcast to the shape of `like` with channels on dimension `dim`."
     s = e @ B
     shape = [1] * like.dim(); shape[0], shape[dim] = s.shape[0], s.shape[1]
-    return s.view(shape).expand_as(like).contiguous()
+    return s.view(shape).expand_as(like)  # a broadcast view: no activation-sized copy
 
 # %% ../nbs/10_rules.dfa.ipynb #663e2a3b
 class DFA(Callback):
