@@ -209,7 +209,7 @@ def results_table(out, cs:list, p:dict, seeds:int) -> pd.DataFrame:
         acc = pd.Series(accs)
         rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, lr=lr, n=len(accs), accs=accs, mean=acc.mean(),
                          std=acc.std(ddof=1) if len(accs) > 1 else math.nan, **dict(zip(('paper_mean', 'paper_std'), _paper_acc(ref, c)))))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'lr', 'n', 'accs', 'mean', 'std', 'paper_mean', 'paper_std'])
 
 # %% ../nbs/20_experiments.ipynb #f51fb9c6
 @call_parse

@@ -93,9 +93,9 @@ def test_every_rule_is_registered_and_is_a_callback():
     from fastai.callback.core import Callback
     from bnn_study.train import get_rule
     assert get_rule('bp') is None
-    for name in ('dfa', 'drtp', 'hsic', 'sigprop_tl'):
+    for name in ('dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'):
         assert isinstance(get_rule(name), Callback), name
-    with pytest.raises(ValueError, match="choose one of \\['bp', 'dfa', 'drtp', 'hsic', 'sigprop_tl'\\]"):
+    with pytest.raises(ValueError, match="choose one of \\['bp', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'\\]"):
         get_rule('pepita')
 
 def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
@@ -109,3 +109,23 @@ def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
     monkeypatch.setattr(d, 'untar_data', lambda url: calls.append(url) or fake)
     assert d.find_data('imagenette') == fake
     assert calls == [d.URLs.IMAGENETTE_320]
+
+@pytest.mark.parametrize('script,args,msg', [
+    ('bnn_sweep', ['--experiment', 'T9', '--dry-run'], "bnn_sweep: error: Unknown experiment 'T9'"),
+    ('bnn_sweep', ['--experiment', 'T4'], 'bnn_sweep: error: T4 (memory and time per rule) is a benchmark'),
+    ('bnn_sweep', ['--preset', 'gpu', '--dry-run'], "bnn_sweep: error: Unknown preset 'gpu'"),
+    ('bnn_bench', ['--models', 'resnet', '--img-size', '32'], "bnn_bench: error: Unknown model 'resnet'"),
+    ('bnn_bench', ['--rules', 'bp,magic', '--models', 'vgg19_bn', '--img-size', '32', '--width', '0.125'], 'bnn_bench: error: '),
+    ('bnn_headline', ['--data', '/no/such/folder'], 'bnn_headline: error: /no/such/folder is not a imagenette folder'),
+])
+def test_study_commands_fail_in_one_line(script, args, msg):
+    r = _cli(script, *args)
+    assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(msg), r.stderr
+
+def test_sweep_dry_run_lists_the_cpu_grid(tmp_path):
+    r = _cli('bnn_sweep', '--experiment', 'T3', '--dry-run', '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.strip().endswith('todo')]
+    assert len(lines) == 10 * (3 + 3)  # 10 configurations x (3 learning rates + 3 seeds)
+
