@@ -61,7 +61,7 @@ def get_preset(name:str, **overrides) -> dict:
     return {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
 
 # %% ../nbs/20_experiments.ipynb #a4b842f9
-PRESETS['quick'] = dict(PRESETS['cpu'], epochs=3, seeds=1, lrs=(1e-3,))
+PRESETS['quick'] = dict(PRESETS['cpu'], epochs=2, seeds=1, lrs=(1e-3,))
 
 # %% ../nbs/20_experiments.ipynb #a04c3515
 def _reference_file(name, path=None):

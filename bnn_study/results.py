@@ -198,7 +198,7 @@ def bnn_headline(
     workers:int=2, # worker processes
     data:str=None, # data folder (default: found as in notebook 02)
     n_train:int=None, # train on this many images (quick checks)
-    epochs:int=None, # override the 3 epochs
+    epochs:int=None, # override the preset's 2 epochs
 ):
     "The study's main job: five rules on three fully binary models, table next to the paper's, CSV and PNG."
     try: return headline(out, workers, data, n_train, epochs)
