@@ -213,19 +213,22 @@ def target_check(rows) -> pd.DataFrame:
 
 # %% ../nbs/14_bench.ipynb #971b918d
 def plot_costs(rows, title:str, targets:bool=True):
-    "Bar charts of activation peak and step time per rule and model, as ratios to BP, with the targets as marks."
+    "Bar charts of activation peak, saved tensors (where measured) and step time per rule and model, as ratios to BP; targets as marks."
     d = pd.DataFrame(rows); rules = [r for r in BENCH_RULES if r in set(d.rule)]
-    fig, axs = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, (col, label, k) in zip(axs, [('activation_vs_bp', 'activation peak', 0), ('step_vs_bp', 'step time', 1)]):
+    panels = [('activation_vs_bp', 'activation peak (a)', 0), ('saved_vs_bp', 'saved tensors (b)', None), ('step_vs_bp', 'step time', 1)]
+    panels = [p for p in panels if p[0] in d]
+    fig, axs = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2))
+    for ax, (col, label, k) in zip(axs, panels):
         piv = d.pivot(index='rule', columns='model', values=col).loc[rules][[m for m in _MODELS if m in set(d.model)]]
-        piv.plot.bar(ax=ax, rot=0, width=0.8)
-        if targets:
+        piv.plot.bar(ax=ax, rot=30, width=0.8, legend=False)
+        if targets and k is not None:
             for j, m in enumerate(piv.columns):
                 for i, rule in enumerate(piv.index):
-                    if rule in CPU_TARGETS: ax.plot(i + (j - 1) * 0.8 / 3, CPU_TARGETS[rule][k][_MODELS.index(m)], 'k_', ms=12, mew=2)
+                    if rule in CPU_TARGETS: ax.plot(i + (j - 1) * 0.8 / 3, CPU_TARGETS[rule][k][_MODELS.index(m)], 'k_', ms=10, mew=2)
         ax.axhline(1, color='grey', lw=1, ls=':')
-        ax.set(title=f'{label} / BP', xlabel='learning rule', ylabel=f'{label}, ratio to BP (BP = 1)')
-    fig.suptitle(title, fontsize=11); fig.tight_layout()
+        ax.set(title=f'{label} / BP', xlabel='learning rule', ylabel='ratio to BP (BP = 1)')
+    fig.legend(*axs[0].get_legend_handles_labels(), title='model', ncol=3, loc='lower center', bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title, fontsize=11); fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 # %% ../nbs/14_bench.ipynb #6b0373e5

@@ -68,6 +68,7 @@ def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', se
         ax.axhline(10, color='grey', ls=':', lw=1)
         ax.set(title=f"{m}{'' if skips else ', no skips'}", xlabel='epoch', ylabel='test accuracy (%)')
         if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
+        else: ax.text(0.5, 0.5, 'not run yet', ha='center', transform=ax.transAxes)
     fig.tight_layout(); return fig
 
 # %% ../nbs/30_results.ipynb #08b1032e
