@@ -215,7 +215,7 @@ def results_table(out, cs:list, p:dict, seeds:int) -> pd.DataFrame:
 @call_parse
 def bnn_sweep(
     experiment:str='T2', # T1, T2, T3 or T5 (T4 is `bnn_bench`)
-    preset:str='cpu', # 'cpu' (this study's CPU scale) or 'paper' (the exact protocol)
+    preset:str='cpu', # 'cpu' (this study's CPU scale), 'quick' (the main job's) or 'paper' (the exact protocol)
     seeds:int=None, # seeds per configuration (default: the preset's)
     out:str='results/cpu', # folder of run records, learning-rate selections and the table
     dry_run:store_true=False, # list the runs and their status, train nothing
