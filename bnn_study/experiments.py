@@ -70,9 +70,11 @@ def _reference_file(name, path=None):
                                                 "pass its path or put `shared/reference/` beside the checkout.")
     return fn
 
+_WA = dict(f32=('f32', 'f32'), weights=('binary', 'f32'), acts=('f32', 'binary'), both=('binary', 'binary'))  # weights, activations
+
 def paper_lr(c:Config, path=None) -> float:
     "The learning rate the paper's grid search selected for `c` (no-skip variants: the with-skips value)."
-    w, a = dict(f32=('f32', 'f32'), weights=('binary', 'f32'), acts=('f32', 'binary'), both=('binary', 'binary'))[c.setting]
+    w, a = _WA[c.setting]
     hp = pd.read_csv(_reference_file('paper_hparams.csv', path))
     rule = 'dfa' if c.rule == 'dfa_lowmem' else c.rule
     row = hp[(hp.model == c.model) & (hp.rule == rule) & (hp.weights == w) & (hp.activations == a)]
@@ -187,8 +189,6 @@ def plan(cs:list, p:dict, out, seeds:int) -> pd.DataFrame:
                               seed=k['seed'], status='done' if done else 'todo') for c in cs for k, done in _runs(c, p, out, seeds)])
 
 # %% ../nbs/20_experiments.ipynb #c457dd78
-_WA = dict(f32=('f32', 'f32'), weights=('binary', 'f32'), acts=('f32', 'binary'), both=('binary', 'binary'))
-
 def _paper_acc(ref, c):
     if ref is None: return math.nan, math.nan
     w, a = _WA[c.setting]
