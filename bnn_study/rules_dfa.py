@@ -97,8 +97,6 @@ def after_fit(self:DFA): self.remove()
 register_rule('dfa', DFA)
 
 # %% ../nbs/10_rules.dfa.ipynb #423bccc4
-_WEIGHT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
-
 def model_blocks(model:nn.Module) -> list:
     "`model.blocks()`, or for an `nn.Sequential` one block per weight layer with the modules that follow it."
     if hasattr(model, 'blocks'): return list(model.blocks())
@@ -106,8 +104,7 @@ def model_blocks(model:nn.Module) -> list:
         raise TypeError(f"{type(model).__name__} has no `blocks()`: give it one (units in forward order) or use an nn.Sequential.")
     groups = []
     for m in model:
-        has_w = any(isinstance(s, _WEIGHT_TYPES) for s in m.modules())
-        if has_w and groups and any(isinstance(s, _WEIGHT_TYPES) for g in groups[-1] for s in g.modules()): groups.append([m])
+        if weight_layers(m) and groups and any(weight_layers(g) for g in groups[-1]): groups.append([m])
         elif groups: groups[-1].append(m)
         else: groups.append([m])
     return [nn.Sequential(*g) for g in groups]
