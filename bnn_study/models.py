@@ -28,27 +28,30 @@ def _vgg_features(cfg, width):
 class VGG(nn.Module):
     "VGG with batch norm, laid out as torchvision's (`features`, `avgpool`, `classifier`)."
     def __init__(self, cfg=VGG19_CFG, num_classes:int=10, width:float=1., img_size:int=224, dropout:float=0.5, skips:bool=True,
-                 hidden:int|None=None):
+                 hidden:int|None=None, head:str='torchvision'):
         super().__init__()  # `skips` is accepted for a uniform interface: VGG has no skip connection
         if img_size < 32 or img_size % 32: raise ValueError(f"VGG needs img_size a multiple of 32 (>= 32), got {img_size}.")
         self.features, c = _vgg_features(cfg, width)
         pool = 7 if img_size >= 224 else img_size // 32
+        if head not in ('torchvision', 'linear'): raise ValueError(f"Unknown VGG head {head!r}; use 'torchvision' or 'linear'.")
         hidden = hidden or max(1, round(4096 * width))
         self.avgpool = nn.AdaptiveAvgPool2d((pool, pool))
-        self.classifier = nn.Sequential(nn.Linear(c * pool * pool, hidden), nn.ReLU(True), nn.Dropout(dropout),
-                                        nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(dropout),
-                                        nn.Linear(hidden, num_classes))
+        self.classifier = (nn.Sequential(nn.Linear(c * pool * pool, num_classes)) if head == 'linear' else
+                           nn.Sequential(nn.Linear(c * pool * pool, hidden), nn.ReLU(True), nn.Dropout(dropout),
+                                         nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(dropout),
+                                         nn.Linear(hidden, num_classes)))
         self._init()
 
     def forward(self, x): return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
     def blocks(self) -> list:
         "Units in forward order: each conv+BN+ReLU (with the max-pool after it), each hidden linear layer, the output layer."
-        f, c, units = self.features, self.classifier, []
-        for i, m in enumerate(f):
+        units = []
+        for m in self.features:
             if isinstance(m, nn.Conv2d): units.append([m])
             else: units[-1].append(m)
-        return ([nn.Sequential(*u) for u in units] + [nn.Sequential(self.avgpool, nn.Flatten(), *c[:3]), c[3:6], c[6:]])
+        head = [self.classifier[i:i + 3] for i in range(0, len(self.classifier), 3)]  # (linear, ReLU, dropout) x 2, output
+        return [nn.Sequential(*u) for u in units] + [nn.Sequential(self.avgpool, nn.Flatten(), *head[0]), *head[1:]]
 
 # %% ../nbs/03_models.ipynb #ae78a3a9
 @patch

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['RULES', 'FIRST_FINDINGS', 'torch_adam', 'bnn_learner', 'register_rule', 'get_rule', 'RunRecorder', 'environment',
            'setting_name', 'run_name', 'train_run', 'bnn_train', 'bnn_train_cli', 'first_findings', 'load_records',
-           'paper_results', 'loop_overhead', 'step_time', 'gpu_check', 'quickstart', 'bnn_quickstart',
+           'paper_results', 'loop_overhead', 'step_time', 'bare_train', 'gpu_check', 'quickstart', 'bnn_quickstart',
            'bnn_quickstart_cli']
 
 # %% ../nbs/04_train.ipynb #65705653
@@ -141,6 +141,15 @@ def run_name(c:dict) -> str:
     return (f"{c['model']}{'' if c['skips'] else '-noskip'}_{c['setting']}_{c['rule']}_{c['dataset']}{c['img_size']}px_w{c['width']}"
             f"_{c['aug']}_e{c['epochs']}_lr{c['lr']:g}_bs{c['bs']}_{c['split']}_s{c['seed']}")
 
+# %% ../nbs/04_train.ipynb #ad16ae9c
+def _same_run(rec:dict, config:dict, fn) -> dict:
+    "`rec` if it is a run of `config`; else a clear error (the file name does not spell model and rule options)."
+    new = json.loads(json.dumps(config))  # as it would read back from JSON
+    diff = {k: (rec['config'][k], v) for k, v in new.items() if k in rec.get('config', {}) and rec['config'][k] != v}
+    if diff: raise ValueError(f"{fn} records another configuration ({', '.join(f'{k}: {a} there, {b} asked' for k, (a, b) in diff.items())}). "
+                              "Fix: give this run another `out` folder, or delete that record.")
+    return rec
+
 # %% ../nbs/04_train.ipynb #867bf2e1
 def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
               width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
@@ -151,7 +160,7 @@ def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:s
                   lr=lr, bs=bs, seed=seed, skips=skips, aug=aug, split=split, n_train=n_train, n_valid=n_valid, wd=1e-5,
                   model_kwargs=model_kwargs or {}, rule_kwargs=rule_kwargs or {})
     fn = Path(out)/f"{run_name(config)}.json" if out else None
-    if fn and fn.exists() and not force: return json.loads(fn.read_text())
+    if fn and fn.exists() and not force: return _same_run(json.loads(fn.read_text()), config, fn)
     _check_setting(setting); cb = get_rule(rule, **config['rule_kwargs'])
     m = get_model(model, num_classes=10, img_size=img_size, width=width, skips=skips, **config['model_kwargs'])
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -219,7 +228,7 @@ def bnn_train_cli():
 
 # %% ../nbs/04_train.ipynb #783a4ada
 FIRST_FINDINGS = dict(
-    vgg19_bn=dict(width=0.25),
+    vgg19_bn=dict(width=0.25, model_kwargs=dict(head='linear')),
     mobilenet_v2=dict(width=0.5),
     mlp_mixer=dict(width=1., model_kwargs=dict(patch_size=4, dim=128, depth=8)))
 
@@ -286,6 +295,17 @@ def step_time(model:nn.Module, setting='f32', bs=64, img_size=32, n=10, device='
     res = dict(step_s=statistics.median(ts))
     if cuda: res.update(static_bytes=static, peak_bytes=(pk := torch.cuda.max_memory_allocated()), activation_peak_bytes=pk - static,
                         reserved_bytes=torch.cuda.memory_reserved())
+    return res
+
+# %% ../nbs/04_train.ipynb #1f1f62e5
+def bare_train(model:nn.Module, dls, epochs:int=6, lr:float=1e-3) -> list:
+    "A plain PyTorch loop (Adam, coupled weight decay 1e-5): per epoch, seconds of training and test accuracy (%)."
+    opt, res = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-5), []
+    for ep in range(epochs):
+        secs = _bare_epoch(model, dls.train, opt); model.eval(); hits = n = 0
+        with torch.no_grad():
+            for xb, yb in dls.valid: hits += (model(xb).argmax(1) == yb).sum().item(); n += len(yb)
+        res.append(dict(epoch=ep + 1, train_s=secs, test_acc=100 * hits / n))
     return res
 
 # %% ../nbs/04_train.ipynb #b8a24866
