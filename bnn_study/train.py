@@ -196,13 +196,15 @@ def bnn_train(
     patch_size:int=None,  # MLP-Mixer patch size
     depth:int=None,  # MLP-Mixer depth
     dim:int=None,  # MLP-Mixer dim (before width)
+    head:str=None,  # VGG-19 classifier: torchvision (default) or linear (one layer)
     data:str=None,  # data folder (default: $BNN_DATA, ../shared/data, ~/.fastai/data, download)
     out:str='runs',  # folder for the run record
     force:bool=False,  # retrain even if the record exists
     quiet:bool=False,  # no progress bars
 ):
     "Train one configuration with the paper's protocol and write its run record."
-    mk = {k: v for k, v in dict(patch_size=patch_size, depth=depth, dim=dim).items() if v is not None}
+    mk = {k: v for k, v in dict(patch_size=patch_size, depth=depth, dim=dim, head=head).items() if v is not None}
+    if head is not None and model != 'vgg19_bn': sys.exit(f"bnn_train: error: --head applies to vgg19_bn only, not {model}.")
     try:
         r = train_run(model, setting_name(weights, acts), rule, dataset, img_size, width, epochs, lr, bs, seed, not no_skips,
                       aug, split, n_train, out, data, quiet, force, mk)

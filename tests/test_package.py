@@ -116,6 +116,8 @@ def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
     ('bnn_sweep', ['--preset', 'gpu', '--dry-run'], "bnn_sweep: error: Unknown preset 'gpu'"),
     ('bnn_bench', ['--models', 'resnet', '--img-size', '32'], "bnn_bench: error: Unknown model 'resnet'"),
     ('bnn_bench', ['--rules', 'bp,magic', '--models', 'vgg19_bn', '--img-size', '32', '--width', '0.125'], 'bnn_bench: error: '),
+    ('bnn_train', ['--model', 'mobilenet_v2', '--head', 'linear'], 'bnn_train: error: --head applies to vgg19_bn only, not mobilenet_v2'),
+    ('bnn_train', ['--head', 'mlp', '--quiet'], "bnn_train: error: Unknown VGG head 'mlp'"),
     ('bnn_headline', ['--data', '/no/such/folder'], 'bnn_headline: error: /no/such/folder is not a imagenette folder'),
 ])
 def test_study_commands_fail_in_one_line(script, args, msg):
