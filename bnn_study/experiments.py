@@ -63,6 +63,9 @@ def get_preset(name:str, **overrides) -> dict:
 # %% ../nbs/20_experiments.ipynb #a4b842f9
 PRESETS['quick'] = dict(PRESETS['cpu'], epochs=2, seeds=1, lrs=(1e-3,))
 
+# %% ../nbs/20_experiments.ipynb #97b27293
+PRESETS['cpu_vgg_linear'] = dict(PRESETS['cpu'], models=dict(PRESETS['cpu']['models'], vgg19_bn=dict(width=.25, model_kwargs=dict(head='linear'))))
+
 # %% ../nbs/20_experiments.ipynb #a04c3515
 def _reference_file(name, path=None):
     fn = Path(path) if path else _project_root().parent/'shared'/'reference'/name
