@@ -24,14 +24,16 @@ def study_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:int|N
 
 # %% ../nbs/30_results.ipynb #54140413
 def _cell(mean, std, n=None):
+    "'mean ± std', with '(n=k)' when `n` is given: a cell with fewer seeds than the others."
     if mean is None or (isinstance(mean, float) and math.isnan(mean)): return ''
-    return f"{mean:.1f} ± {std:.1f}" if not (isinstance(std, float) and math.isnan(std)) else f"{mean:.1f}"
+    s = f"{mean:.1f} ± {std:.1f}" if not (isinstance(std, float) and math.isnan(std)) else f"{mean:.1f}"
+    return s + (f" (n={n})" if n else '')
 
 def paper_style(t:pd.DataFrame, rows=('model', 'setting')) -> pd.DataFrame:
-    "`t` laid out like the paper's tables: one row per model (and setting), per rule 'ours' and 'paper' columns (mean ± std, %)."
+    "`t` laid out like the paper's tables: one row per model (and setting), per rule 'ours' and 'paper' columns (mean ± std, %; n where fewer seeds have run)."
     if t.empty: return t
     rules = [r for r in RULES5 + ('dfa_lowmem',) if r in set(t.rule)]
-    d = t.assign(ours=[_cell(m, s) for m, s in zip(t['mean'], t['std'])], paper=[_cell(m, s) for m, s in zip(t.paper_mean, t.paper_std)])
+    d = t.assign(ours=[_cell(m, s, k if k < t.n.max() else None) for m, s, k in zip(t['mean'], t['std'], t.n)], paper=[_cell(m, s) for m, s in zip(t.paper_mean, t.paper_std)])
     w = d.pivot_table(index=list(rows), columns='rule', values=['ours', 'paper'], aggfunc='first').swaplevel(axis=1)
     return w[[(r, k) for r in rules for k in ('ours', 'paper') if (r, k) in w]].fillna('')
 
