@@ -21,7 +21,7 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	$(PY) -c "import bnn_study, nbdev, nbval, fastai" && touch $@
 
 study: $(STAMP)
-	$(BIN)/bnn_headline --out results/quick
+	$(BIN)/bnn_headline --out runs/quick
 
 test: $(STAMP) check-sync check-clean nbtest pytest docs-smoke
 	@echo "make test: all checks passed"
