@@ -31,12 +31,16 @@ def check_ste(ste:str) -> str:
     return ste
 
 # %% ../nbs/00_core.ipynb #750b735b
+def _in_unit(x):
+    "`|x| <= 1` as a bool tensor, without a float temporary the size of `x`."
+    m = x.ge(-1); return m.logical_and_(x.le(1))
+
 class SignSTE(torch.autograd.Function):
     "sign in the forward pass, the surrogate derivative `STES[ste]` in the backward pass."
     @staticmethod
     def forward(ctx, x, ste='clipped'):
         ctx.ste = ste
-        if ste == 'clipped': ctx.save_for_backward(x.abs() <= 1)
+        if ste == 'clipped': ctx.save_for_backward(_in_unit(x))
         elif ste == 'approx': ctx.save_for_backward(x)
         return sign(x)
 
@@ -44,7 +48,7 @@ class SignSTE(torch.autograd.Function):
     def backward(ctx, g):
         if ctx.ste == 'identity': return g, None
         saved, = ctx.saved_tensors
-        return (g * saved if ctx.ste == 'clipped' else g * _approx(saved)), None
+        return (torch.where(saved, g, 0.) if ctx.ste == 'clipped' else g * _approx(saved)), None
 
 # %% ../nbs/00_core.ipynb #15b3be28
 def sign_ste(x:torch.Tensor, ste:str='clipped') -> torch.Tensor:

@@ -146,6 +146,16 @@ class _BlockRunner:
             for b in self.units: self.kept.append((_Kept(x), _rng_state(x))); x = b(x)
         return x
 
+# %% ../nbs/10_rules.dfa.ipynb #c1a475c6
+def _block_backward(out, g, x, block):
+    "Back-propagate `g` from `out` through `block`, adding to its parameters' `.grad`; return the gradient at `x` (None: not needed)."
+    ps = [p for p in block.parameters() if p.requires_grad]
+    if not ps and x is None: return None
+    gs = torch.autograd.grad(out, ps + ([x] if x is not None else []), g, allow_unused=True)
+    for p, gp in zip(ps, gs):
+        if gp is not None: p.grad = gp if p.grad is None else p.grad.add_(gp)
+    return gs[-1] if x is not None else None
+
 # %% ../nbs/10_rules.dfa.ipynb #82340e9f
 class DFALowMem(DFA):
     "DFA's updates without holding the graph: a graph-free pass for `e`, then blocks recomputed and back-propagated one at a time."
@@ -162,7 +172,7 @@ class DFALowMem(DFA):
                 kept, rng = self.runner.kept[i]; self.runner.kept[i] = None
                 x = kept.get().requires_grad_(i > 0)
                 with _Replay(self.units[i], rng): out = self.units[i](x)
-                out.backward(g); g = x.grad
+                g = _block_backward(out, g, x if i > 0 else None, self.units[i])
                 del x, out, kept
         self.runner.kept = []
 

@@ -14,9 +14,11 @@ from .train import register_rule
 
 # %% ../nbs/12_rules.hsic.ipynb #93d9575b
 def cosine_kernel(z:torch.Tensor) -> torch.Tensor:
-    "Cosine-similarity kernel matrix (m x m) of the samples in `z`, each flattened."
-    z = F.normalize(z.flatten(1), dim=1)
-    return z @ z.T
+    "Cosine-similarity kernel matrix (m x m) of the samples in `z`, each flattened: the Gram matrix over the outer product of norms."
+    z = z.flatten(1)
+    G = z @ z.T  # no normalised copy of z: the graph keeps z itself, which the piece holds anyway
+    n = G.diagonal().clamp_min(1e-24).sqrt()
+    return G / (n[:, None] * n[None])
 
 def hsic(K:torch.Tensor, L:torch.Tensor) -> torch.Tensor:
     "Biased HSIC estimator `tr(K H L H) / m^2`, computed as the sum of the double-centred `K` times `L`."

@@ -33,6 +33,18 @@ def _update(layer, x, d):
         gw, gb = d.flatten(0, -2).T @ x.flatten(0, -2), d.flatten(0, -2).sum(0)
     return gw / n, gb / n
 
+# %% ../nbs/13_rules.sigprop.ipynb #3d03cca7
+_CHUNK = 2**22  # at most this many elements of (clean - perturbed) output exist at once (16 MB in float32)
+
+def _chunked_update(layer, x, out, m):
+    "`_update` from the clean input `x[:m]` and `out[:m] - out[m:]`, summed over chunks of samples."
+    step, gw = max(1, _CHUNK // max(out[0].numel(), 1)), None
+    for i in range(0, m, step):
+        j = min(i + step, m)
+        w, b = _update(layer, x[i:j], out[i:j] - out[m + i:m + j])
+        gw, gb = (w, b) if gw is None else (gw.add_(w), gb.add_(b))
+    return gw, gb
+
 # %% ../nbs/13_rules.sigprop.ipynb #62be74a5
 class SigpropTL(Callback):
     "Signal-propagation target loop: perturb the input by `e @ F`, update each layer by its clean-minus-perturbed output times its input."
@@ -59,7 +71,7 @@ def step_grads(self:SigpropTL, model:nn.Module, x:torch.Tensor, y:torch.Tensor, 
     e = (logits.softmax(1) - F.one_hot(y, C).to(logits.dtype)) / m
     xp = x + (e @ model.sigprop_F).view_as(x)
     def hook(layer, inp, out):
-        gw, gb = _update(layer, inp[0][:m], out[:m] - out[m:])
+        gw, gb = _chunked_update(layer, inp[0], out, m)
         layer.weight.grad = gw
         if layer.bias is not None: layer.bias.grad = gb
     hooks = [l.register_forward_hook(hook) for l in self.layers[:-1]]
