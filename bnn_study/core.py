@@ -30,11 +30,22 @@ def check_ste(ste:str) -> str:
     if ste not in STES: raise ValueError(f"Unknown straight-through estimator {ste!r}; choose one of {sorted(STES)}.")
     return ste
 
-# %% ../nbs/00_core.ipynb #750b735b
+# %% ../nbs/00_core.ipynb #9bac5735
+_CHUNK = 2**22  # elements: above this, the STE's element-wise work runs a chunk of samples at a time
+
 def _in_unit(x):
-    "`|x| <= 1` as a bool tensor, without a float temporary the size of `x`."
+    "`|x| <= 1` as a bool tensor; for a large `x`, without a float temporary of its size."
+    if x.numel() <= _CHUNK: return x.abs() <= 1
     m = x.ge(-1); return m.logical_and_(x.le(1))
 
+def _masked(g, mask):
+    "`g * mask` for a bool `mask`; for a large `g` a chunk of samples at a time, so the float copy of the mask stays small."
+    if g.numel() <= _CHUNK or g.dim() == 0: return g * mask
+    out, step = torch.empty(g.shape, dtype=g.dtype, device=g.device), max(1, _CHUNK // max(g[0].numel(), 1))
+    for i in range(0, len(g), step): torch.mul(g[i:i + step], mask[i:i + step], out=out[i:i + step])
+    return out
+
+# %% ../nbs/00_core.ipynb #750b735b
 class SignSTE(torch.autograd.Function):
     "sign in the forward pass, the surrogate derivative `STES[ste]` in the backward pass."
     @staticmethod
@@ -48,7 +59,7 @@ class SignSTE(torch.autograd.Function):
     def backward(ctx, g):
         if ctx.ste == 'identity': return g, None
         saved, = ctx.saved_tensors
-        return (torch.where(saved, g, 0.) if ctx.ste == 'clipped' else g * _approx(saved)), None
+        return (_masked(g, saved) if ctx.ste == 'clipped' else g * _approx(saved)), None
 
 # %% ../nbs/00_core.ipynb #15b3be28
 def sign_ste(x:torch.Tensor, ste:str='clipped') -> torch.Tensor:
