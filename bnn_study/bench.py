@@ -69,6 +69,10 @@ def _allocations(nodes, out):
 # %% ../nbs/14_bench.ipynb #f3b43080
 _PRIMER = [torch.empty(16)]
 
+def _largest(live, top=8):
+    "The `top` largest of the allocations `live` ({pointer: (bytes, operator)}) as (MiB, operator)."
+    return [(round(n / 2**20, 1), op) for n, op in sorted(live.values(), key=lambda v: -v[0])[:top]]
+
 class AllocPeak:
     "Context: bytes held by PyTorch's CPU allocator above the start, replayed from the profiler's allocation events."
     def __enter__(self):
@@ -97,7 +101,7 @@ class AllocPeak:
         return self._replay(exclude)[0]
     def at_peak(self, exclude=(), top:int=8) -> list:
         "The `top` largest allocations alive at the peak: (MiB, operator that made it)."
-        return [(round(n / 2**20, 1), op) for n, op in sorted(self._replay(exclude)[1].values(), key=lambda v: -v[0])[:top]]
+        return _largest(self._replay(exclude)[1], top)
     @property
     def end(self) -> int: return sum(e[2] for e in self.events)
 
@@ -165,7 +169,8 @@ def before_step(self:StepCost):
     else:
         self.alloc.__exit__(None, None, None)
         ptrs = {g.data_ptr() for g in grads}
-        self.peaks.append(self.alloc.peak(exclude=ptrs)); self.at_peak = self.alloc.at_peak(exclude=ptrs)
+        peak, live = self.alloc._replay(ptrs)  # one replay for both
+        self.peaks.append(peak); self.at_peak = _largest(live)
         self.rss_peaks.append(_status_kb('VmHWM') - self.s0 - nb)
     if self.on_cuda: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.s0 = torch.cuda.memory_allocated()
     else: self.s0 = _rss_start(); self.alloc = AllocPeak().__enter__()

@@ -7,7 +7,7 @@ __all__ = ['SETTINGS', 'ACTIVATIONS', 'BinaryMixin', 'BinaryWeightOp', 'BinaryCo
            'weight_layers', 'binarize', 'clip_latent_', 'ClipLatent', 'BNNSummary', 'bnn_summary']
 
 # %% ../nbs/01_binarize.ipynb #602797b8
-from .core import sign, sign_ste, check_ste, _approx
+from .core import sign, sign_ste, check_ste, _approx, _chunks
 import torch, pandas as pd
 from torch import nn
 import torch.nn.functional as F
@@ -33,8 +33,7 @@ _CHUNK = 2**24  # at most this many weights of sign(w) (64 MB in float32) exist 
 
 def _rows(w):
     "Slices of `w`'s output rows, each holding at most `_CHUNK` weights (one slice for all but the largest layers)."
-    step = max(1, _CHUNK // max(w[0].numel(), 1))
-    return [slice(i, i + step) for i in range(0, len(w), step)]
+    return _chunks(len(w), w[0].numel(), _CHUNK)
 
 def _ste_grad_(g, w, ste):
     "Multiply `g`, the gradient reaching sign(w), by the STE's derivative at `w`, in place, a chunk of rows at a time."

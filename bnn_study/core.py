@@ -33,6 +33,11 @@ def check_ste(ste:str) -> str:
 # %% ../nbs/00_core.ipynb #9bac5735
 _CHUNK = 2**22  # elements: above this, the STE's element-wise work runs a chunk of samples at a time
 
+def _chunks(n:int, item_numel:int, limit:int) -> list:
+    "Slices of `range(n)`, each holding at most `limit` elements of items of `item_numel` elements (at least one item)."
+    step = max(1, limit // max(item_numel, 1))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
 def _in_unit(x):
     "`|x| <= 1` as a bool tensor; for a large `x`, without a float temporary of its size."
     if x.numel() <= _CHUNK: return x.abs() <= 1
@@ -41,8 +46,8 @@ def _in_unit(x):
 def _masked(g, mask):
     "`g * mask` for a bool `mask`; for a large `g` a chunk of samples at a time, so the float copy of the mask stays small."
     if g.numel() <= _CHUNK or g.dim() == 0: return g * mask
-    out, step = torch.empty(g.shape, dtype=g.dtype, device=g.device), max(1, _CHUNK // max(g[0].numel(), 1))
-    for i in range(0, len(g), step): torch.mul(g[i:i + step], mask[i:i + step], out=out[i:i + step])
+    out = torch.empty(g.shape, dtype=g.dtype, device=g.device)
+    for s in _chunks(len(g), g[0].numel(), _CHUNK): torch.mul(g[s], mask[s], out=out[s])
     return out
 
 # %% ../nbs/00_core.ipynb #750b735b

@@ -13,6 +13,7 @@ from torch.nn.grad import conv1d_weight, conv2d_weight
 from fastcore.basics import patch
 from fastai.callback.core import Callback
 from fastai.callback.core import CancelBackwardException
+from .core import _chunks
 from .binarize import weight_layers
 from .rules_dfa import n_outputs
 from .train import register_rule
@@ -38,10 +39,9 @@ _CHUNK = 2**22  # at most this many elements of (clean - perturbed) output exist
 
 def _chunked_update(layer, x, out, m):
     "`_update` from the clean input `x[:m]` and `out[:m] - out[m:]`, summed over chunks of samples."
-    step, gw = max(1, _CHUNK // max(out[0].numel(), 1)), None
-    for i in range(0, m, step):
-        j = min(i + step, m)
-        w, b = _update(layer, x[i:j], out[i:j] - out[m + i:m + j])
+    gw = None
+    for s in _chunks(m, out[0].numel(), _CHUNK):
+        w, b = _update(layer, x[s], out[s] - out[m + s.start:m + s.stop])
         gw, gb = (w, b) if gw is None else (gw.add_(w), gb.add_(b))
     return gw, gb
 
