@@ -14,7 +14,7 @@ from pathlib import Path
 from fastai.callback.core import Callback
 from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
-from .core import tune_cpu_allocator
+from .core import tune_cpu_allocator, _mallopt
 from .models import get_model
 from .train import bnn_learner, get_rule, environment, paper_results, _run_cli
 
@@ -37,9 +37,7 @@ def _rss_start():
 # %% ../nbs/14_bench.ipynb #78179c13
 class exact_rss:
     "Context: allocations >= 64 KiB mapped individually and unmapped when freed, so RSS tracks live memory; then the fast setting."
-    def __enter__(self):
-        if (libc := _libc()) is not None: libc.mallopt(-3, 64 * 1024); libc.mallopt(-1, 0)  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
-        return self
+    def __enter__(self): _mallopt((-4, 65536), (-3, 64 * 1024), (-1, 0)); return self  # M_MMAP_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
     def __exit__(self, *a): tune_cpu_allocator()
 
 # %% ../nbs/14_bench.ipynb #15174d96
@@ -199,7 +197,7 @@ def rule_cost(model:str, rule:str, img_size:int=224, bs:int=8, steps:int=3, sett
     res = dict(model=model, rule=rule, setting=setting, img_size=img_size, batch=bs, width=width, device=str(device),
                step_s=min(timed), step_median_s=med(timed), activation_peak_bytes=med(cost.peaks[-steps:]), saved_peak_bytes=med(cost.saved[1:]),
                rss_peak_bytes=med(cost.rss_peaks[-steps:]) if cost.rss_peaks else None,
-               optimizer_peak_bytes=med(cost.opt_peaks[-steps:]), static=static_bytes(learn.model, learn.opt.opt), steps=len(timed))
+               optimizer_peak_bytes=med(cost.opt_peaks[-steps:]), static=static_bytes(learn.model, learn.opt.opt), steps=len(timed), step_times=timed)
     res['static_bytes'] = res['static']['total']
     if hasattr(cost, 'at_peak'): res['at_peak'] = cost.at_peak  # CPU: the largest allocations alive at the activation peak
     del learn, m; gc.collect()
@@ -217,17 +215,24 @@ def _ratios(rows):
                         saved_vs_bp=r['saved_peak_bytes'] / max(bp['saved_peak_bytes'], 1))
     return rows
 
-def bench(models=('vgg19_bn', 'mobilenet_v2', 'mlp_mixer'), rules=BENCH_RULES, json_out=None, log=None, **kwargs) -> list:
-    "`rule_cost` for every model and rule, with ratios to BP; optionally written to `json_out`."
-    rows = []
-    for m in models:
-        for r in rules:
-            rows.append(rule_cost(m, r, **kwargs))
-            if log: log(rows[-1])
-    rows = _ratios(rows)
+def _merge(runs):
+    "One row from the rounds `runs` of one model and rule: the first round's figures, with the step times of all rounds."
+    times = [t for r in runs for t in r['step_times']]
+    return dict(runs[0], step_s=min(times), step_median_s=statistics.median(times), step_times=times, steps=len(times), rounds=len(runs))
+
+# %% ../nbs/14_bench.ipynb #29c9937b
+def bench(models=('vgg19_bn', 'mobilenet_v2', 'mlp_mixer'), rules=BENCH_RULES, json_out=None, log=None, rounds:int=1, **kwargs) -> list:
+    "`rule_cost` for every model and rule, `rounds` times over, with ratios to BP; optionally written to `json_out`."
+    runs = {}
+    for _ in range(rounds):  # whole rounds, so that a slow spell of the machine does not fall on one rule's steps alone
+        for m in models:
+            for r in rules:
+                runs.setdefault((m, r), []).append(rule_cost(m, r, **kwargs))
+                if log: log(runs[m, r][-1])
+    rows = _ratios([_merge(v) for v in runs.values()])
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(dict(env=environment(), config=kwargs, rows=rows), indent=1))
+        Path(json_out).write_text(json.dumps(dict(env=environment(), config=dict(kwargs, rounds=rounds), rows=rows), indent=1))
     return rows
 
 # %% ../nbs/14_bench.ipynb #dca185fa
@@ -248,6 +253,7 @@ def bnn_bench(
     img_size:int=224, # image size in pixels
     batch:int=8, # batch size
     steps:int=3, # measured steps (after one warm-up step)
+    rounds:int=1, # run the whole measurement this many times; step time is the fastest over all rounds
     setting:str='both', # binarization: f32, weights, acts or both
     width:float=1., # width multiplier of the models
     device:str=None, # cpu or cuda (default: cuda if available)
@@ -257,7 +263,7 @@ def bnn_bench(
     def log(r): print(f"{r['model']:13s} {r['rule']:11s} step {r['step_s']:.3f} s, activations {r['activation_peak_bytes']/2**20:.0f} MiB, "
                       f"saved {r['saved_peak_bytes']/2**20:.0f} MiB, static {r['static_bytes']/2**20:.0f} MiB", flush=True)
     try: rows = bench(models.split(','), rules.split(','), json, log, img_size=img_size, bs=batch, steps=steps, setting=setting,
-                      width=width, device=device)
+                      width=width, device=device, rounds=rounds)
     except (ValueError, RuntimeError, OSError, TypeError) as e: sys.exit(f"bnn_bench: error: {e}")
     with pd.option_context('display.width', 200): print(bench_table(rows).to_string(index=False))
     return rows

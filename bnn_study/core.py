@@ -69,7 +69,9 @@ class SignSTE(torch.autograd.Function):
 # %% ../nbs/00_core.ipynb #15b3be28
 def sign_ste(x:torch.Tensor, ste:str='clipped') -> torch.Tensor:
     "Binarize `x` with `sign`, back-propagating through the straight-through estimator named `ste`."
-    return SignSTE.apply(x, check_ste(ste))
+    ste = check_ste(ste)
+    if not (x.requires_grad and torch.is_grad_enabled()): return sign(x)  # no backward will come: keep no mask
+    return SignSTE.apply(x, ste)
 
 # %% ../nbs/00_core.ipynb #65f8eba5
 def fast_mode() -> bool:
@@ -77,9 +79,12 @@ def fast_mode() -> bool:
     return os.environ.get('BNN_FAST', '') not in ('', '0')
 
 # %% ../nbs/00_core.ipynb #ef70eb59
-def tune_cpu_allocator(mmap_threshold:int=32*2**20, trim_threshold:int=2**30) -> bool:
-    "Keep freed activation-sized blocks in glibc's heap instead of returning them to the OS (Linux only)."
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-        return bool(libc.mallopt(-3, mmap_threshold) and libc.mallopt(-1, trim_threshold))  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
-    except (OSError, AttributeError): return False
+def _mallopt(*settings):
+    "Apply glibc `mallopt` (param, value) pairs; False where that is not possible (not glibc, or refused)."
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return False
+    return all(bool(libc.mallopt(p, v)) for p, v in settings) if hasattr(libc, 'mallopt') else False
+
+def tune_cpu_allocator() -> bool:
+    "Serve every block from glibc's heap, never fresh `mmap` pages, and never hand freed heap back to the system (Linux only)."
+    return _mallopt((-4, 0), (-1, -1))  # M_MMAP_MAX = 0; M_TRIM_THRESHOLD = -1: no trimming

@@ -161,6 +161,7 @@ class DFALowMem(DFA):
     "DFA's updates without holding the graph: a graph-free pass for `e`, then blocks recomputed and back-propagated one at a time."
     def setup(self, model:nn.Module):
         super().setup(model); self.units = model_blocks(model); self.runner = _BlockRunner(self.units)
+        self._x = None
         return model
 
     def step_grads(self, logits:torch.Tensor, loss_fn):
@@ -169,12 +170,33 @@ class DFALowMem(DFA):
         self.e = g = torch.autograd.grad(loss_fn(z), z)[0]
         with torch.random.fork_rng(devices=[logits.device] if logits.is_cuda else []):
             for i in reversed(range(len(self.units))):
-                kept, rng = self.runner.kept[i]; self.runner.kept[i] = None
-                x = kept.get().requires_grad_(i > 0)
-                with _Replay(self.units[i], rng): out = self.units[i](x)
-                g = _block_backward(out, g, x if i > 0 else None, self.units[i])
-                del x, out, kept
-        self.runner.kept = []
+                (kept, rng), self.runner.kept[i] = self.runner.kept[i], None
+                self._x, self._block, self._gx = kept.get().requires_grad_(i > 0), self.units[i], []
+                del kept  # the one-byte copy is not needed once the block's input is rebuilt
+                with _Replay(self.units[i], rng): out = self.units[i](self._x)
+                if g is not None and out.requires_grad: self._gx.append(_block_backward(out, g, self._input(), self.units[i]))
+                g = _sum(self._gx)
+                del out
+        self.runner.kept, self._x, self._gx = [], None, []
+
+# %% ../nbs/10_rules.dfa.ipynb #da69bffa
+def _sum(gs):
+    "The sum of the gradients in `gs` that are not None (None if there are none)."
+    gs = [g for g in gs if g is not None]
+    return None if not gs else gs[0] if len(gs) == 1 else sum(gs[1:], gs[0])
+
+@patch
+def _input(self:DFALowMem): return self._x if self._x.requires_grad else None
+
+@patch
+def _pre_hook(self:DFALowMem, layer, args):
+    "In pass 2, at a weight layer's input `a`: back-propagate `e B_l` from `a` now, then give the layer `a` detached."
+    a = args[0]
+    if self._x is None or not (torch.is_grad_enabled() and a.requires_grad): return None
+    signal = project(self.e, layer.dfa_B, a, _channel_dim(layer))
+    if a is self._x: self._gx.append(signal)  # the block's input itself: its gradient is the signal
+    else: self._gx.append(_block_backward(a, signal, self._input(), self._block))
+    return (a.detach(),) + tuple(args[1:])
 
 # %% ../nbs/10_rules.dfa.ipynb #a50e3850
 @patch
