@@ -43,13 +43,29 @@ def _ste_grad_(g, w, ste):
     return g
 
 # %% ../nbs/01_binarize.ipynb #4e1528db
+_CONV_SPLIT = 2**25  # input values (128 MB in float32) above which a convolution runs a chunk of samples at a time
+_CONV_CHUNK = 2**22  # input values (16 MB) per chunk
+
+def _conv(x, ws, b, conv):
+    "`convolution(x, ws, b, *conv)`; for a very large `x`, a chunk of samples at a time, so the kernel's scratch copies stay chunk-sized."
+    if x.numel() <= _CONV_SPLIT: return torch.ops.aten.convolution(x, ws, b, *conv)
+    item = x[0].numel() * max(1, ws.shape[0] // max(x.shape[1], 1))  # per sample: the input, or the output if it has more channels
+    parts = _chunks(len(x), item, _CONV_CHUNK)
+    if len(parts) == 1: return torch.ops.aten.convolution(x, ws, b, *conv)
+    out = None
+    for s in parts:
+        o = torch.ops.aten.convolution(x[s], ws, b, *conv)
+        if out is None: out = o.new_empty((len(x),) + o.shape[1:])
+        out[s] = o
+    return out
+
 class BinaryWeightOp(torch.autograd.Function):
     "`linear` (`conv` None) or `convolution(*conv)` of `x` with sign(w); keeps `x` and the latent `w`, recomputes sign(w) in backward."
     @staticmethod
     def forward(ctx, x, w, b, conv, ste):
         ctx.conv, ctx.ste, ctx.bias = conv, ste, b is not None
         ctx.save_for_backward(x, w)
-        if conv is not None: return torch.ops.aten.convolution(x, sign(w), b, *conv)
+        if conv is not None: return _conv(x, sign(w), b, conv)
         return torch.cat([F.linear(x, sign(w[s]), None if b is None else b[s]) for s in _rows(w)], -1)
 
 # %% ../nbs/01_binarize.ipynb #69a26f80
