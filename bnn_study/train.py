@@ -162,6 +162,7 @@ def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:s
     fn = Path(out)/f"{run_name(config)}.json" if out else None
     if fn and fn.exists() and not force: return _same_run(json.loads(fn.read_text()), config, fn)
     _check_setting(setting); cb = get_rule(rule, **config['rule_kwargs'])
+    if seed is not None: set_seed(seed, reproducible=True)  # the initial weights too: the model is built here, before the learner
     m = get_model(model, num_classes=10, img_size=img_size, width=width, skips=skips, **config['model_kwargs'])
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dls = get_dls(dataset, size=img_size, bs=bs, split=split, seed=seed, n_train=n_train, n_valid=n_valid, path=data, aug=aug, device=device)
