@@ -9,20 +9,16 @@ __all__ = ['RULE_NAMES', 'BENCH_RULES', 'CPU_TARGETS', 'exact_rss', 'AllocPeak',
 
 # %% ../nbs/14_bench.ipynb #46003e63
 from .data import synthetic_dls
-import time, json, statistics, gc, ctypes, os, sys, torch, pandas as pd, matplotlib.pyplot as plt
+import time, json, statistics, gc, os, sys, torch, pandas as pd, matplotlib.pyplot as plt
 from pathlib import Path
 from fastai.callback.core import Callback
 from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
-from .core import tune_cpu_allocator, _mallopt
+from .core import tune_cpu_allocator, _mallopt, _libc
 from .models import get_model
 from .train import bnn_learner, get_rule, environment, paper_results, _run_cli
 
 # %% ../nbs/14_bench.ipynb #3e7a0317
-def _libc():
-    try: return ctypes.CDLL('libc.so.6')
-    except OSError: return None
-
 def _status_kb(field):
     for line in Path('/proc/self/status').read_text().splitlines():
         if line.startswith(field + ':'): return int(line.split()[1]) * 1024

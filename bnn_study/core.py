@@ -79,10 +79,14 @@ def fast_mode() -> bool:
     return os.environ.get('BNN_FAST', '') not in ('', '0')
 
 # %% ../nbs/00_core.ipynb #ef70eb59
+def _libc():
+    "The C library (glibc), or None where there is none to load."
+    try: return ctypes.CDLL('libc.so.6')
+    except OSError: return None
+
 def _mallopt(*settings):
     "Apply glibc `mallopt` (param, value) pairs; False where that is not possible (not glibc, or refused)."
-    try: libc = ctypes.CDLL('libc.so.6')
-    except OSError: return False
+    libc = _libc()
     return all(bool(libc.mallopt(p, v)) for p, v in settings) if hasattr(libc, 'mallopt') else False
 
 def tune_cpu_allocator() -> bool:
