@@ -202,7 +202,7 @@ def rule_cost(model:str, rule:str, img_size:int=224, bs:int=8, steps:int=3, sett
 
 # %% ../nbs/14_bench.ipynb #752a87ca
 RULE_NAMES = ('bp', 'dfa', 'drtp', 'hsic', 'sigprop_tl')
-BENCH_RULES = ('bp', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl')
+BENCH_RULES = ('bp', 'bp_lean', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl')
 
 def _ratios(rows):
     for r in rows:

@@ -11,6 +11,7 @@ from torch import nn
 from fastcore.basics import patch
 from fastai.callback.core import Callback, CancelBackwardException
 from .binarize import weight_layers
+from .lean import lean_pieces
 from .train import register_rule
 
 # %% ../nbs/10_rules.dfa.ipynb #e2a64d2c
@@ -159,9 +160,11 @@ def _block_backward(out, g, x, block):
 # %% ../nbs/10_rules.dfa.ipynb #82340e9f
 class DFALowMem(DFA):
     "DFA's updates without holding the graph: a graph-free pass for `e`, then blocks recomputed and back-propagated one at a time."
+    def __init__(self, seed:int=0, std:float=1., lean:bool=True): super().__init__(seed, std); self.lean, self.pieces = lean, None
+
     def setup(self, model:nn.Module):
         super().setup(model); self.units = model_blocks(model); self.runner = _BlockRunner(self.units)
-        self._x = None
+        self._x, self.pieces = None, lean_pieces(model) if self.lean else None  # conv-BN-sign(-pool) pieces fused (notebook 05)
         return model
 
     def step_grads(self, logits:torch.Tensor, loss_fn):
@@ -184,6 +187,12 @@ def _sum(gs):
     "The sum of the gradients in `gs` that are not None (None if there are none)."
     gs = [g for g in gs if g is not None]
     return None if not gs else gs[0] if len(gs) == 1 else sum(gs[1:], gs[0])
+
+@patch
+def remove(self:DFALowMem):
+    "Remove the input hooks and the fused pieces (the feedback matrices stay with the model)."
+    DFA.remove(self)
+    if getattr(self, 'pieces', None) is not None: self.pieces.remove(); self.pieces = None
 
 @patch
 def _input(self:DFALowMem): return self._x if self._x.requires_grad else None

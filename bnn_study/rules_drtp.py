@@ -12,6 +12,7 @@ from fastcore.basics import patch
 from fastai.callback.core import Callback
 from .binarize import weight_layers
 from .models import InvertedResidual, PreNormResidual
+from .lean import lean_pieces
 from .rules_dfa import project, n_outputs, _channel_dim, _in_channels
 from .train import register_rule
 
@@ -35,7 +36,7 @@ def _block_channels(m):
 class LocalRule(Callback):
     "Base of rules that train each piece of the network in the forward pass, at its injection point, then detach."
     order = 5
-    def __init__(self): self.hooks, self.target = [], None
+    def __init__(self, lean:bool=True): self.hooks, self.target, self.lean, self.pieces = [], None, lean, None
 
     def setup(self, model:nn.Module, n_classes:int|None=None):
         "Prepare every injection point of `model` and hook its input; return `model`."
@@ -47,6 +48,7 @@ class LocalRule(Callback):
             ch, dim = _block_channels(m)
             self.prepare(m, ch)
             self.hooks.append(m.register_forward_pre_hook(lambda mod, args, dim=dim: self._inject(mod, args, dim)))
+        if self.lean: self.pieces = lean_pieces(model)  # conv-BN-sign(-pool) pieces fused (notebook 05)
         return model
 
     def prepare(self, module, channels): pass
@@ -63,9 +65,10 @@ def _inject(self:LocalRule, module, args, dim):
 
 @patch
 def remove(self:LocalRule):
-    "Remove the hooks (anything `prepare` stored stays with the model)."
+    "Remove the hooks and the fused pieces (anything `prepare` stored stays with the model)."
     for h in self.hooks: h.remove()
-    self.hooks, self.target = [], None
+    if getattr(self, 'pieces', None) is not None: self.pieces.remove()
+    self.hooks, self.target, self.pieces = [], None, None
 
 @patch
 def before_fit(self:LocalRule): self.setup(self.learn.model, getattr(self.learn.dls, 'c', None))
@@ -79,7 +82,7 @@ def after_fit(self:LocalRule): self.remove()
 # %% ../nbs/11_rules.drtp.ipynb #db8aa5dd
 class DRTP(LocalRule):
     "Direct random target projection: at every injection point, back-propagate `s @ B` through the piece just run, then cut."
-    def __init__(self, seed:int=0, std:float=1.): super().__init__(); self.seed, self.std = seed, std
+    def __init__(self, seed:int=0, std:float=1., lean:bool=True): super().__init__(lean); self.seed, self.std = seed, std
 
     def setup(self, model, n_classes=None):
         self.g = torch.Generator().manual_seed(self.seed)

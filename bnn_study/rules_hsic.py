@@ -64,7 +64,7 @@ class HSICLoss(torch.autograd.Function):
 # %% ../nbs/12_rules.hsic.ipynb #f80553c3
 class HSIC(LocalRule):
     "HSIC bottleneck: every piece minimises `HSIC(Z, Z) - gamma HSIC(Y, Z)` at its injection point, then the graph is cut."
-    def __init__(self, gamma:float=20.): super().__init__(); self.gamma = gamma
+    def __init__(self, gamma:float=20., lean:bool=True): super().__init__(lean); self.gamma = gamma
 
     def set_target(self, y):
         if len(y) < 2: raise ValueError(f"HSIC needs at least 2 samples per batch to compare, got {len(y)}: use a batch size >= 2 "
