@@ -132,7 +132,7 @@ def _piece_forward(conv, bn, k, rest):
     "The convolution's forward in a lean piece: the whole piece through `ConvBNSign` when it pays, else the convolution alone."
     def forward(x):
         H, W = _out_size(x.shape[-2], conv, 0), _out_size(x.shape[-1], conv, 1)
-        fuse = (torch.is_grad_enabled() and bn.training and x.dim() == 4 and len(x) * conv.out_channels * H * W > _LEAN_MIN
+        fuse = (torch.is_grad_enabled() and bn.training and x.dim() == 4 and x.is_contiguous() and len(x) * conv.out_channels * H * W > _LEAN_MIN
                 and (k is None or (H % k == 0 and W % k == 0)))
         if not fuse: return type(conv).forward(conv, x)
         for m in rest: m._lean_skip = True
