@@ -93,9 +93,9 @@ def test_every_rule_is_registered_and_is_a_callback():
     from fastai.callback.core import Callback
     from bnn_study.train import get_rule
     assert get_rule('bp') is None
-    for name in ('dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'):
+    for name in ('bp_lean', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'):
         assert isinstance(get_rule(name), Callback), name
-    with pytest.raises(ValueError, match="choose one of \\['bp', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'\\]"):
+    with pytest.raises(ValueError, match="choose one of \\['bp', 'bp_lean', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'\\]"):
         get_rule('pepita')
 
 def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
