@@ -157,12 +157,11 @@ class LeanPieces:
             ms[0].forward = _piece_forward(ms[0], ms[1], k, ms[1:])
             for m in ms[1:]: m._lean_skip, m.forward = False, _passing(m)
             self.modules += ms
-        self.n = len(self.modules) and sum(1 for m in self.modules if isinstance(m, nn.Conv2d))
 
     def remove(self):
         for m in self.modules:
             m.__dict__.pop('forward', None); m.__dict__.pop('_lean_skip', None)
-        self.modules, self.n = [], 0
+        self.modules = []
 
 def lean_pieces(model:nn.Module) -> LeanPieces:
     "Make the conv-BN-sign(-pool) pieces of `model` run fused (see `ConvBNSign`); call `.remove()` on the result to undo."
