@@ -97,12 +97,15 @@ def _conv_args(m):
     return dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=m.kernel_size, stride=m.stride,
                 padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode)
 
+def _conv_spec(m):
+    "The arguments after (input, weight, bias) of `aten::convolution` for conv layer `m`; None for rare layouts (string or non-zero padding)."
+    if isinstance(m.padding, str) or m.padding_mode != 'zeros': return None
+    return (m.stride, m.padding, m.dilation, False, [0] * len(m.stride), m.groups)
+
 class _BinaryConv(BinaryMixin):
     _args = staticmethod(_conv_args)
     def forward(self, x):
-        if isinstance(self.padding, str) or self.padding_mode != 'zeros':  # rare layouts: the plain autograd path
-            return self._conv_forward(x, self.binary_weight(), self.bias)
-        conv = (self.stride, self.padding, self.dilation, False, [0] * len(self.stride), self.groups)
+        if (conv := _conv_spec(self)) is None: return self._conv_forward(x, self.binary_weight(), self.bias)  # the plain autograd path
         return BinaryWeightOp.apply(x, self.weight, self.bias, conv, self.ste)
 
 class BinaryConv1d(_BinaryConv, nn.Conv1d): "`nn.Conv1d` with binary weights."

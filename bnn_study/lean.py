@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from fastai.callback.core import Callback
 from .core import _chunks
-from .binarize import BinaryMixin, Sign, _conv
+from .binarize import BinaryMixin, Sign, _conv, _conv_spec
 from .train import register_rule
 
 # %% ../nbs/05_lean.ipynb #deb704b7
@@ -74,9 +74,10 @@ class ConvBNSign(torch.autograd.Function):
 # %% ../nbs/05_lean.ipynb #4410b07d
 def _bn_sign_grad(go, c, m, k, gamma, mean, invstd):
     "The gradient at the conv output `c`, from `go` at the piece's output; also the batch-norm weight and bias gradients."
-    C = c.shape[1]; g = torch.empty_like(c)
+    C, parts = c.shape[1], _chunks(len(c), c[0].numel(), _LEAN_CHUNK)
+    g = torch.empty_like(c)
     sg, sgc, dims, sh = c.new_zeros(C), c.new_zeros(C), (0, 2, 3), (1, C, 1, 1)
-    for s in _chunks(len(c), c[0].numel(), _LEAN_CHUNK):
+    for s in parts:
         gs = g[s]
         if k is None: torch.mul(go[s], m[s], out=gs)
         else:
@@ -85,7 +86,7 @@ def _bn_sign_grad(go, c, m, k, gamma, mean, invstd):
         sg += gs.sum(dims); sgc += (gs * c[s]).sum(dims)
     dgamma, N = invstd * (sgc - mean * sg), c.numel() // C
     k1 = gamma * invstd; k2 = -k1 * invstd * dgamma / N; k0 = -k1 * sg / N - k2 * mean
-    for s in _chunks(len(c), c[0].numel(), _LEAN_CHUNK): g[s].mul_(k1.view(sh)).addcmul_(c[s], k2.view(sh)).add_(k0.view(sh))
+    for s in parts: g[s].mul_(k1.view(sh)).addcmul_(c[s], k2.view(sh)).add_(k0.view(sh))
     return g, dgamma, sg
 
 @staticmethod
@@ -111,7 +112,7 @@ def _pool_k(p):
     return k if k == s and pad == 0 and d == 1 else None
 
 def _fusable(conv, bn, act):
-    return (isinstance(conv, nn.Conv2d) and not isinstance(conv.padding, str) and conv.padding_mode == 'zeros'
+    return (isinstance(conv, nn.Conv2d) and _conv_spec(conv) is not None
             and isinstance(bn, nn.BatchNorm2d) and bn.affine and isinstance(act, Sign) and act.ste == 'clipped')
 
 def find_pieces(model:nn.Module) -> list:
@@ -137,8 +138,7 @@ def _piece_forward(conv, bn, k, rest):
         if not fuse: return type(conv).forward(conv, x)
         for m in rest: m._lean_skip = True
         w = conv.binary_weight() if isinstance(conv, BinaryMixin) else conv.weight
-        cv = (conv.stride, conv.padding, conv.dilation, False, [0, 0], conv.groups)
-        return ConvBNSign.apply(x, w, conv.bias, bn.weight, bn.bias, cv, bn, k)
+        return ConvBNSign.apply(x, w, conv.bias, bn.weight, bn.bias, _conv_spec(conv), bn, k)
     return forward
 
 def _passing(m):
