@@ -66,7 +66,8 @@ class BinaryWeightOp(torch.autograd.Function):
         ctx.conv, ctx.ste, ctx.bias = conv, ste, b is not None
         ctx.save_for_backward(x, w)
         if conv is not None: return _conv(x, sign(w), b, conv)
-        return torch.cat([F.linear(x, sign(w[s]), None if b is None else b[s]) for s in _rows(w)], -1)
+        outs = [F.linear(x, sign(w[s]), None if b is None else b[s]) for s in _rows(w)]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, -1)  # one part (nearly always): no copy
 
 # %% ../nbs/01_binarize.ipynb #69a26f80
 def _linear_input_grad(g, w):
