@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['RULE_NAMES', 'BENCH_RULES', 'CPU_TARGETS', 'LEAN_PAIRS', 'exact_rss', 'AllocPeak', 'SavedTensors', 'static_bytes',
            'StepCost', 'rule_cost', 'bench', 'bench_table', 'bnn_bench', 'bnn_bench_cli', 'target_check', 'plot_costs',
-           'peak_table', 'gpu_rule_costs', 'paper_ratios', 'rule_grads', 'grad_error', 'device_check', 'lean_check',
+           'peak_table', 'gpu_rule_costs', 'paper_ratios', 'rule_step', 'grad_error', 'device_check', 'lean_check',
            'gpu_checks']
 
 # %% ../nbs/14_bench.ipynb #46003e63
@@ -338,22 +338,25 @@ def paper_ratios(paper=None):
 
 # %% ../nbs/14_bench.ipynb #540dd475
 class _Grads(Callback):
-    "Keep the gradients the rule hands to the optimizer in the first training step, then stop without stepping."
+    "Keep the logits and the gradients the rule hands to the optimizer in the first training step, then stop without stepping."
     order = 100
     def before_step(self):
+        self.logits = self.learn.pred.detach().clone()
         self.grads = {n: p.grad.detach().clone() for n, p in self.learn.model.named_parameters() if p.grad is not None}
         raise CancelStepException
     def after_batch(self): raise CancelFitException
 
 # %% ../nbs/14_bench.ipynb #b34ddeb0
-def rule_grads(model:str, rule:str, device='cpu', setting:str='f32', img_size:int=32, bs:int=8, width:float=0.25, seed:int=0, **model_kwargs) -> dict:
-    "Per parameter name, the gradient `rule` gives in one training step of `model` on a fixed synthetic batch, on `device`."
+def rule_step(model:str, rule:str, device='cpu', setting:str='f32', img_size:int=32, bs:int=8, width:float=0.25, seed:int=0, **model_kwargs) -> tuple:
+    "The logits and, per parameter name, the gradients of one training step of `rule` on `model`, fixed synthetic batch, on `device`; dropout off."
     torch.manual_seed(seed)
     m = get_model(model, num_classes=10, img_size=img_size, width=width, **model_kwargs)
+    for d in m.modules():
+        if isinstance(d, nn.modules.dropout._DropoutNd): d.p = 0.  # each device draws its own masks
     dls = synthetic_dls(n_train=bs, n_valid=bs, size=img_size, bs=bs, device=torch.device(device))
     learn = bnn_learner(m, dls, setting, rule=get_rule(rule), seed=seed, cbs=[g := _Grads()])
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
-    return g.grads
+    return g.logits, g.grads
 
 def grad_error(a:dict, b:dict) -> float:
     "Largest difference between two gradient sets, relative to the largest entry of the same layer's gradient in `a` (weight and bias together)."
@@ -370,23 +373,25 @@ class _no_tf32:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     def __exit__(self, *a): torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self.old
 
+def _compare(check, model, rule, a, b, **info):
+    (la, ga), (lb, gb) = a, b
+    return dict(check=check, model=model, rule=rule, **info, logits_diff=(la - lb.to(la.device)).abs().max().item(), max_rel_diff=grad_error(ga, gb))
+
 def device_check(models=_MODELS, rules=BENCH_RULES, device='cuda', **kwargs) -> list:
-    "Largest relative gradient difference per model and rule between the CPU and `device` (float32 settings, TF32 off)."
+    "Per model and rule, the largest logit difference and relative gradient difference between the CPU and `device` (float32 settings, TF32 off)."
     if device == 'cuda' and not torch.cuda.is_available(): raise RuntimeError("device_check compares CUDA with the CPU and needs a CUDA device.")
     with _no_tf32():
-        return [dict(check='cpu_vs_' + torch.device(device).type, model=m, rule=r,
-                     max_rel_diff=grad_error(rule_grads(m, r, 'cpu', **kwargs), rule_grads(m, r, device, **kwargs)))
+        return [_compare('cpu_vs_' + torch.device(device).type, m, r, rule_step(m, r, 'cpu', **kwargs), rule_step(m, r, device, **kwargs))
                 for m in models for r in rules]
 
 # %% ../nbs/14_bench.ipynb #8e4b5596
 LEAN_PAIRS = (('bp', 'bp_lean'), ('dfa', 'dfa_lowmem'))
 
 def lean_check(models=_MODELS, pairs=LEAN_PAIRS, device=None, setting:str='both', img_size:int=224, bs:int=8, width:float=1.) -> list:
-    "Largest relative gradient difference per model between each plain rule and its lean form, on one device."
+    "Per model and pair, the largest logit difference and relative gradient difference between a plain rule and its lean form, on one device."
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     kw = dict(device=device, setting=setting, img_size=img_size, bs=bs, width=width)
-    return [dict(check='lean_vs_plain', model=m, rule=lean, setting=setting, img_size=img_size, device=device,
-                 max_rel_diff=grad_error(rule_grads(m, plain, **kw), rule_grads(m, lean, **kw)))
+    return [_compare('lean_vs_plain', m, lean, rule_step(m, plain, **kw), rule_step(m, lean, **kw), setting=setting, img_size=img_size, device=device)
             for m in models for plain, lean in pairs]
 
 # %% ../nbs/14_bench.ipynb #516162b2
