@@ -6,11 +6,11 @@
 __all__ = ['RULE_NAMES', 'BENCH_RULES', 'CPU_TARGETS', 'LEAN_PAIRS', 'exact_rss', 'AllocPeak', 'SavedTensors', 'static_bytes',
            'StepCost', 'rule_cost', 'bench', 'bench_table', 'bnn_bench', 'bnn_bench_cli', 'target_check', 'plot_costs',
            'peak_table', 'gpu_rule_costs', 'paper_ratios', 'rule_step', 'grad_error', 'device_check', 'lean_check',
-           'gpu_checks']
+           'float_check', 'gpu_checks']
 
 # %% ../nbs/14_bench.ipynb #46003e63
 from .data import synthetic_dls
-import time, json, statistics, gc, os, sys, torch, pandas as pd, matplotlib.pyplot as plt
+import time, json, statistics, gc, os, sys, copy, torch, pandas as pd, matplotlib.pyplot as plt
 from pathlib import Path
 from torch import nn
 from fastai.callback.core import Callback, CancelStepException, CancelFitException
@@ -388,16 +388,34 @@ def device_check(models=_MODELS, rules=BENCH_RULES, device='cuda', **kwargs) -> 
 LEAN_PAIRS = (('bp', 'bp_lean'), ('dfa', 'dfa_lowmem'))
 
 def lean_check(models=_MODELS, pairs=LEAN_PAIRS, device=None, setting:str='both', img_size:int=224, bs:int=8, width:float=1.) -> list:
-    "Per model and pair, the largest logit difference and relative gradient difference between a plain rule and its lean form, on one device."
+    "Per model and pair, the largest logit difference and relative gradient difference between a plain rule and its lean form, on one device (TF32 off)."
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     kw = dict(device=device, setting=setting, img_size=img_size, bs=bs, width=width)
-    return [_compare('lean_vs_plain', m, lean, rule_step(m, plain, **kw), rule_step(m, lean, **kw), setting=setting, img_size=img_size, device=device)
-            for m in models for plain, lean in pairs]
+    with _no_tf32(): return [_compare('lean_vs_plain', m, lean, rule_step(m, plain, **kw), rule_step(m, lean, **kw), setting=setting, img_size=img_size, device=device)
+                             for m in models for plain, lean in pairs]
+
+# %% ../nbs/14_bench.ipynb #baa6d03c
+def float_check(models=_MODELS, devices=('cpu',), img_size:int=32, bs:int=8, width:float=0.25) -> list:
+    "Per model and device, how far float32 BP gradients are from float64 ones (plain PyTorch, dropout off, TF32 off): the precision float32 allows."
+    rows = []
+    for name in models:
+        torch.manual_seed(0); m = get_model(name, num_classes=10, img_size=img_size, width=width)
+        for d in m.modules():
+            if isinstance(d, nn.modules.dropout._DropoutNd): d.p = 0.
+        x, y = synthetic_dls(n_train=bs, n_valid=bs, size=img_size, bs=bs).train.one_batch()
+        for dev in devices:
+            g = {}
+            for dt in (torch.float64, torch.float32):
+                mm = copy.deepcopy(m).to(dev, dt).train()
+                with _no_tf32(): nn.functional.cross_entropy(mm(x.to(dev, dt)), y.to(dev)).backward()
+                g[dt] = {n: p.grad.detach().cpu().double() for n, p in mm.named_parameters()}
+            rows.append(dict(check='f32_vs_f64', model=name, rule='bp', device=dev, max_rel_diff=grad_error(g[torch.float64], g[torch.float32])))
+    return rows
 
 # %% ../nbs/14_bench.ipynb #516162b2
 def gpu_checks(out='results/bench') -> list:
-    "`device_check` and `lean_check` on the GPU, written to `out/gpu_checks_<gpu>.json`."
+    "`device_check`, `float_check` and `lean_check` on the GPU, written to `out/gpu_checks_<gpu>.json`."
     if not torch.cuda.is_available(): raise RuntimeError("gpu_checks needs a CUDA device.")
-    rows = device_check() + lean_check(device='cuda')
+    rows = device_check() + float_check(devices=('cpu', 'cuda')) + lean_check(device='cuda')
     _gpu_json(out, 'gpu_checks').write_text(json.dumps(dict(env=environment(), rows=rows), indent=1))
     return rows
