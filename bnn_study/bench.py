@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['RULE_NAMES', 'BENCH_RULES', 'CPU_TARGETS', 'LEAN_PAIRS', 'exact_rss', 'AllocPeak', 'SavedTensors', 'static_bytes',
            'StepCost', 'rule_cost', 'bench', 'bench_table', 'bnn_bench', 'bnn_bench_cli', 'target_check', 'plot_costs',
-           'peak_table', 'gpu_rule_costs', 'paper_ratios', 'rule_step', 'grad_error', 'device_check', 'lean_check',
-           'float_check', 'gpu_checks']
+           'peak_table', 'gpu_rule_costs', 'paper_ratios', 'gpu_table', 'rule_step', 'grad_error', 'device_check',
+           'lean_check', 'float_check', 'gpu_checks']
 
 # %% ../nbs/14_bench.ipynb #46003e63
 from .data import synthetic_dls
@@ -290,11 +290,11 @@ def target_check(rows) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 # %% ../nbs/14_bench.ipynb #971b918d
-def plot_costs(rows, title:str, targets:bool=True):
-    "Bar charts of activation peak, saved tensors (where measured) and step time per rule and model, as ratios to BP; targets as marks."
+def plot_costs(rows, title:str, targets:bool=True, cols=('activation_vs_bp', 'saved_vs_bp', 'step_vs_bp'), log_time:bool=False):
+    "Bar charts of activation peak, saved tensors (where measured) and step time per rule and model, as ratios to BP; targets as marks; `log_time`: time on a log axis."
     d = pd.DataFrame(rows); rules = [r for r in BENCH_RULES if r in set(d.rule)]
     panels = [('activation_vs_bp', 'activation peak (a)', 0), ('saved_vs_bp', 'saved tensors (b)', None), ('step_vs_bp', 'step time', 1)]
-    panels = [p for p in panels if p[0] in d]
+    panels = [p for p in panels if p[0] in d and p[0] in cols]
     fig, axs = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2))
     for ax, (col, label, k) in zip(axs, panels):
         piv = d.pivot(index='rule', columns='model', values=col).loc[rules][[m for m in _MODELS if m in set(d.model)]]
@@ -304,7 +304,8 @@ def plot_costs(rows, title:str, targets:bool=True):
                 for i, rule in enumerate(piv.index):
                     if rule in CPU_TARGETS: ax.plot(i + (j - 1) * 0.8 / 3, CPU_TARGETS[rule][k][_MODELS.index(m)], 'k_', ms=10, mew=2)
         ax.axhline(1, color='grey', lw=1, ls=':')
-        ax.set(title=f'{label} / BP', xlabel='learning rule', ylabel='ratio to BP (BP = 1)')
+        log = log_time and col == 'step_vs_bp'
+        ax.set(title=f'{label} / BP', xlabel='learning rule', ylabel='ratio to BP (BP = 1' + (', log scale)' if log else ')'), yscale='log' if log else 'linear')
     fig.legend(*axs[0].get_legend_handles_labels(), title='model', ncol=3, loc='lower center', bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title, fontsize=11); fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
@@ -336,6 +337,20 @@ def paper_ratios(paper=None):
     return r.pivot_table(index=['model', 'rule'], columns='metric', values='paper_ratio').rename(
         columns=dict(gpu_memory_gb='paper_memory_vs_bp', runtime_s='paper_time_vs_bp')).reset_index()
 
+# %% ../nbs/14_bench.ipynb #5d7d030d
+def gpu_table(rows, paper=None) -> pd.DataFrame:
+    "CUDA `bench` rows: step time, the bounds of the activation peak (a) (low: gradients left out; high: kept), their ratios to BP as a range, the paper's ratios."
+    d = pd.DataFrame(rows)
+    d = d.assign(step_ms=1e3 * d.step_s, act_low_GB=d.activation_peak_bytes / 1e9,
+                 act_high_GB=(d.activation_peak_bytes + d.static.map(lambda s: s['grads'])) / 1e9)
+    bp, isbp = d[d.rule == 'bp'].set_index('model'), d.rule == 'bp'
+    d['act_vs_bp_low'] = (d.act_low_GB / d.model.map(bp.act_high_GB)).where(~isbp, 1.)
+    d['act_vs_bp_high'] = (d.act_high_GB / d.model.map(bp.act_low_GB)).where(~isbp, 1.)
+    pr = paper_ratios(paper)
+    if pr is not None: d = d.merge(pr, on=['model', 'rule'], how='left')
+    return d[[c for c in ('model', 'rule', 'step_ms', 'step_vs_bp', 'act_low_GB', 'act_high_GB', 'act_vs_bp_low', 'act_vs_bp_high',
+                          'paper_time_vs_bp', 'paper_memory_vs_bp') if c in d]].round(2)
+
 # %% ../nbs/14_bench.ipynb #540dd475
 class _Grads(Callback):
     "Keep the logits and the gradients the rule hands to the optimizer in the first training step, then stop without stepping."
@@ -347,12 +362,16 @@ class _Grads(Callback):
     def after_batch(self): raise CancelFitException
 
 # %% ../nbs/14_bench.ipynb #b34ddeb0
+def _no_dropout(m:nn.Module) -> nn.Module:
+    "`m` with every dropout's rate set to 0 (each device draws its own masks)."
+    for d in m.modules():
+        if isinstance(d, nn.modules.dropout._DropoutNd): d.p = 0.
+    return m
+
 def rule_step(model:str, rule:str, device='cpu', setting:str='f32', img_size:int=32, bs:int=8, width:float=0.25, seed:int=0, **model_kwargs) -> tuple:
     "The logits and, per parameter name, the gradients of one training step of `rule` on `model`, fixed synthetic batch, on `device`; dropout off."
     torch.manual_seed(seed)
-    m = get_model(model, num_classes=10, img_size=img_size, width=width, **model_kwargs)
-    for d in m.modules():
-        if isinstance(d, nn.modules.dropout._DropoutNd): d.p = 0.  # each device draws its own masks
+    m = _no_dropout(get_model(model, num_classes=10, img_size=img_size, width=width, **model_kwargs))
     dls = synthetic_dls(n_train=bs, n_valid=bs, size=img_size, bs=bs, device=torch.device(device))
     learn = bnn_learner(m, dls, setting, rule=get_rule(rule), seed=seed, cbs=[g := _Grads()])
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
@@ -399,9 +418,7 @@ def float_check(models=_MODELS, devices=('cpu',), img_size:int=32, bs:int=8, wid
     "Per model and device, how far float32 BP gradients are from float64 ones (plain PyTorch, dropout off, TF32 off): the precision float32 allows."
     rows = []
     for name in models:
-        torch.manual_seed(0); m = get_model(name, num_classes=10, img_size=img_size, width=width)
-        for d in m.modules():
-            if isinstance(d, nn.modules.dropout._DropoutNd): d.p = 0.
+        torch.manual_seed(0); m = _no_dropout(get_model(name, num_classes=10, img_size=img_size, width=width))
         x, y = synthetic_dls(n_train=bs, n_valid=bs, size=img_size, bs=bs).train.one_batch()
         for dev in devices:
             g = {}

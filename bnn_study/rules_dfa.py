@@ -146,8 +146,8 @@ def mixes_samples(block:nn.Module) -> bool:
                for m in block.modules())
 
 def sample_parts(block:nn.Module, x:torch.Tensor) -> list:
-    "Slices of the batch `x` for pass 2 to run `block` on: the whole batch, or equal parts of at most `_SPLIT` values if no module mixes samples."
-    if mixes_samples(block) or x.numel() <= _SPLIT: return [slice(None)]
+    "Slices of the batch `x` for pass 2 to run `block` on: the whole batch, or on a CPU equal parts of at most `_SPLIT` values if no module mixes samples."
+    if x.device.type != 'cpu' or mixes_samples(block) or x.numel() <= _SPLIT: return [slice(None)]
     n_parts = -(-x.numel() // max(_SPLIT, 1))  # rounded up, as is the number of samples per part
     k = -(-len(x) // n_parts)
     return [slice(a, a + k) for a in range(0, len(x), k)]
