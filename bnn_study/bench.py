@@ -410,8 +410,9 @@ def lean_check(models=_MODELS, pairs=LEAN_PAIRS, device=None, setting:str='both'
     "Per model and pair, the largest logit difference and relative gradient difference between a plain rule and its lean form, on one device (TF32 off)."
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     kw = dict(device=device, setting=setting, img_size=img_size, bs=bs, width=width)
-    with _no_tf32(): return [_compare('lean_vs_plain', m, lean, rule_step(m, plain, **kw), rule_step(m, lean, **kw), setting=setting, img_size=img_size, device=device)
-                             for m in models for plain, lean in pairs]
+    with _no_tf32():
+        return [_compare('lean_vs_plain', m, lean, rule_step(m, plain, **kw), rule_step(m, lean, **kw), setting=setting, img_size=img_size,
+                         device=device) for m in models for plain, lean in pairs]
 
 # %% ../nbs/14_bench.ipynb #baa6d03c
 def float_check(models=_MODELS, devices=('cpu',), img_size:int=32, bs:int=8, width:float=0.25) -> list:
@@ -434,5 +435,6 @@ def gpu_checks(out='results/bench') -> list:
     "`device_check`, `float_check` and `lean_check` on the GPU, written to `out/gpu_checks_<gpu>.json`."
     if not torch.cuda.is_available(): raise RuntimeError("gpu_checks needs a CUDA device.")
     rows = device_check() + float_check(devices=('cpu', 'cuda')) + lean_check(device='cuda')
-    _gpu_json(out, 'gpu_checks').write_text(json.dumps(dict(env=environment(), rows=rows), indent=1))
+    fn = _gpu_json(out, 'gpu_checks'); fn.parent.mkdir(parents=True, exist_ok=True)
+    fn.write_text(json.dumps(dict(env=environment(), rows=rows), indent=1))
     return rows
