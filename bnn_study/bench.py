@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['RULE_NAMES', 'BENCH_RULES', 'CPU_TARGETS', 'LEAN_PAIRS', 'exact_rss', 'AllocPeak', 'SavedTensors', 'static_bytes',
            'StepCost', 'rule_cost', 'bench', 'bench_table', 'bnn_bench', 'bnn_bench_cli', 'target_check', 'plot_costs',
-           'peak_table', 'gpu_rule_costs', 'paper_ratios', 'gpu_table', 'rule_step', 'grad_error', 'device_check',
-           'lean_check', 'float_check', 'gpu_checks']
+           'peak_table', 'sigprop_floor', 'gpu_rule_costs', 'paper_ratios', 'gpu_table', 'rule_step', 'grad_error',
+           'device_check', 'lean_check', 'float_check', 'gpu_checks']
 
 # %% ../nbs/14_bench.ipynb #46003e63
 from .data import synthetic_dls
@@ -317,6 +317,32 @@ def peak_table(rows, model:str='vgg19_bn', top:int=6) -> pd.DataFrame:
                 alive_at_peak='; '.join(f"{mib:.0f} {' < '.join(op.split(' < ')[:2])}" for mib, op in r['at_peak'][:top]))
            for r in rows if r['model'] == model and r.get('at_peak')]
     return pd.DataFrame(out)
+
+# %% ../nbs/14_bench.ipynb #eb22463c
+def _fastest(fn, n):
+    ts = []
+    for _ in range(n): t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+def _bp_pass(m, x, y):
+    m.zero_grad(set_to_none=True); nn.functional.cross_entropy(m(x), y).backward()
+
+# %% ../nbs/14_bench.ipynb #6355dde8
+def sigprop_floor(model:str, img_size:int=224, bs:int=8, n:int=5, **model_kwargs) -> dict:
+    "Seconds of SigpropTL's parts on a fully binary `model` (pass 1; pass 2 with the updates; pass 2 alone) and of BP's, and their time ratio."
+    from bnn_study.binarize import binarize
+    from bnn_study.rules_sigprop import SigpropTL
+    tune_cpu_allocator(); torch.manual_seed(0)
+    m = binarize(get_model(model, num_classes=10, img_size=img_size, **model_kwargs), 'both')
+    x, y = torch.randn(bs, 3, img_size, img_size), torch.randint(0, 10, (bs,))
+    rule, opt, last = SigpropTL(), torch.optim.Adam(m.parameters()), []
+    rule.setup(m, x.shape, 10); h = rule.layers[-1].register_forward_pre_hook(lambda l, a: last.append(a[0]))
+    with torch.no_grad(): logits = m(x)
+    h.remove()
+    with torch.no_grad(): r = dict(pass1=_fastest(lambda: m(x), n), pass2_plain=_fastest(lambda: m(torch.cat([x, x])), n))
+    r['pass2_updates'] = _fastest(lambda: rule.step_grads(m, x, y, logits, last[0]), n)
+    r.update(bp=_fastest(lambda: _bp_pass(m, x, y), n), adam=_fastest(opt.step, n))
+    return dict(model=model, **r, ratio=(r['pass1'] + r['pass2_updates'] + r['adam']) / (r['bp'] + r['adam']))
 
 # %% ../nbs/14_bench.ipynb #6b0373e5
 def _gpu_json(out, name): return Path(out)/f"{name}_{torch.cuda.get_device_name().replace(' ', '_')}.json"
