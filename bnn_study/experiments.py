@@ -13,7 +13,7 @@ from typing import NamedTuple
 import pandas as pd, torch
 from fastcore.script import call_parse, Param, store_true
 from .data import _project_root
-from .train import train_run, run_name, load_records, paper_results, _run_cli, _dashed_options
+from .train import train_run, run_name, load_records, paper_results, reference_file, _run_cli, _dashed_options
 
 # %% ../nbs/20_experiments.ipynb #84a36226
 MODELS3 = ('vgg19_bn', 'mobilenet_v2', 'mlp_mixer')
@@ -67,18 +67,12 @@ PRESETS['quick'] = dict(PRESETS['cpu'], epochs=2, seeds=1, lrs=(1e-3,))
 PRESETS['cpu_vgg_linear'] = dict(PRESETS['cpu'], models=dict(PRESETS['cpu']['models'], vgg19_bn=dict(width=.25, model_kwargs=dict(head='linear'))))
 
 # %% ../nbs/20_experiments.ipynb #a04c3515
-def _reference_file(name, path=None):
-    fn = Path(path) if path else _project_root().parent/'shared'/'reference'/name
-    if not fn.exists(): raise FileNotFoundError(f"{fn} not found: the `paper` preset reads the paper's hyper-parameters from it; "
-                                                "pass its path or put `shared/reference/` beside the checkout.")
-    return fn
-
 _WA = dict(f32=('f32', 'f32'), weights=('binary', 'f32'), acts=('f32', 'binary'), both=('binary', 'binary'))  # weights, activations
 
 def paper_lr(c:Config, path=None) -> float:
     "The learning rate the paper's grid search selected for `c` (no-skip variants: the with-skips value)."
     w, a = _WA[c.setting]
-    hp = pd.read_csv(_reference_file('paper_hparams.csv', path))
+    hp = pd.read_csv(path or reference_file('paper_hparams.csv'))
     rule = 'dfa' if c.rule == 'dfa_lowmem' else c.rule
     row = hp[(hp.model == c.model) & (hp.rule == rule) & (hp.weights == w) & (hp.activations == a)]
     if row.empty: raise ValueError(f"The paper selected no learning rate for {c}: use a preset with a grid (e.g. 'cpu').")

@@ -26,9 +26,14 @@ class InjectGrad(torch.autograd.Function):
     def backward(ctx, g): return ctx.signal(g), None
 
 # %% ../nbs/10_rules.dfa.ipynb #d9e10d4e
-def _channel_dim(layer): return 1 if isinstance(layer, (nn.Conv1d, nn.Conv2d)) else -1
+def _channel_dim(layer):
+    "Dimension of `layer`'s input that carries the feedback: 1 for a 2-D convolution, the last for everything else (3-D inputs included)."
+    return 1 if isinstance(layer, nn.Conv2d) else -1
 
-def _in_channels(layer): return layer.in_channels if isinstance(layer, (nn.Conv1d, nn.Conv2d)) else layer.in_features
+def _in_channels(layer):
+    "Width of `layer`'s feedback matrix where the layer alone fixes it; None for a `Conv1d` (its input's length fixes it)."
+    if isinstance(layer, nn.Conv2d): return layer.in_channels
+    return layer.in_features if isinstance(layer, nn.Linear) else None
 
 def n_outputs(model:nn.Module) -> int:
     "Number of outputs (classes) of `model`'s last weight layer."
@@ -49,24 +54,29 @@ class DFA(Callback):
         self.seed, self.std, self.hooks, self.e = seed, std, [], None
 
     def setup(self, model:nn.Module):
-        "Draw (or keep, if already there) the feedback matrices and hook every weight layer's input; return `model`."
+        "Hook every weight layer's input but the first; draw (or keep) each feedback matrix whose width the layer fixes; return `model`."
         self.remove()
-        names, c = weight_layers(model), n_outputs(model)
-        g = torch.Generator().manual_seed(self.seed)
-        for name in names[1:]:
+        self.g, self.c = torch.Generator().manual_seed(self.seed), n_outputs(model)
+        for name in weight_layers(model)[1:]:
             layer = model.get_submodule(name)
-            if getattr(layer, 'dfa_B', None) is None:
-                B = torch.randn(c, _in_channels(layer), generator=g) * self.std
-                layer.register_buffer('dfa_B', B.to(layer.weight.device))
+            if _in_channels(layer) is not None: self._feedback(layer, None)
             self.hooks.append(layer.register_forward_pre_hook(self._pre_hook))
         return model
 
 # %% ../nbs/10_rules.dfa.ipynb #8ed83a19
 @patch
+def _feedback(self:DFA, layer, x):
+    "`layer`'s feedback matrix (classes x width): kept if there, else drawn N(0, std^2) with the width of input `x` on `_channel_dim`."
+    if getattr(layer, 'dfa_B', None) is None:
+        width = _in_channels(layer) or x.shape[_channel_dim(layer)]
+        layer.register_buffer('dfa_B', (torch.randn(self.c, width, generator=self.g) * self.std).to(layer.weight.device))
+    return layer.dfa_B
+
+@patch
 def _pre_hook(self:DFA, layer, args):
+    B = self._feedback(layer, args[0])
     if not torch.is_grad_enabled(): return None
-    dim = _channel_dim(layer)
-    return (InjectGrad.apply(args[0], lambda g: project(self._error(), layer.dfa_B, g, dim)),) + tuple(args[1:])
+    return (InjectGrad.apply(args[0], lambda g: project(self._error(), B, g, _channel_dim(layer))),) + tuple(args[1:])
 
 @patch
 def _error(self:DFA):
@@ -224,9 +234,9 @@ def _input(self:DFALowMem): return self._x if self._x.requires_grad else None
 @patch
 def _pre_hook(self:DFALowMem, layer, args):
     "In pass 2, at a weight layer's input `a`: back-propagate `e B_l` (this part's rows of `e`) from `a` now, then give the layer `a` detached."
-    a = args[0]
+    a, B = args[0], self._feedback(layer, args[0])  # drawn in pass 1, in forward order, where the input fixes the width
     if self._x is None or not (torch.is_grad_enabled() and a.requires_grad): return None
-    signal = project(self._e, layer.dfa_B, a, _channel_dim(layer))
+    signal = project(self._e, B, a, _channel_dim(layer))
     if a is self._x: self._gx.append(signal)  # the block's input itself: its gradient is the signal
     else: self._gx.append(_block_backward(a, signal, self._input(), self._block))
     return (a.detach(),) + tuple(args[1:])

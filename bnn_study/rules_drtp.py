@@ -27,7 +27,7 @@ def injection_points(model:nn.Module) -> list:
     return [n for n, _ in model.named_modules() if n in names]
 
 def _block_channels(m):
-    "(input channels, channel dimension) of a module's input."
+    "(feedback width, channel dimension) of a module's input; the width is None where the input fixes it (a `Conv1d`: its last dimension)."
     if isinstance(m, InvertedResidual): return m.conv[0][0].in_channels if isinstance(m.conv[0], nn.Sequential) else m.conv[0].in_channels, 1
     if isinstance(m, PreNormResidual): return m.norm.normalized_shape[0], -1
     return _in_channels(m), _channel_dim(m)
@@ -46,12 +46,12 @@ class LocalRule(Callback):
         for name in injection_points(model):
             m = model.get_submodule(name)
             ch, dim = _block_channels(m)
-            self.prepare(m, ch)
+            if ch is not None: self.prepare(m, ch)
             self.hooks.append(m.register_forward_pre_hook(lambda mod, args, dim=dim: self._inject(mod, args, dim)))
         if self.lean: self.pieces = lean_pieces(model)  # conv-BN-sign(-pool) pieces fused (notebook 05)
         return model
 
-    def prepare(self, module, channels): pass
+    def prepare(self, module, channels): "Store what `module`'s injection point needs (called again at each input: keep what is there)."
     def local_backward(self, x, module, dim): raise NotImplementedError
     def set_target(self, y:torch.Tensor): self.target = y
 
@@ -59,6 +59,7 @@ class LocalRule(Callback):
 @patch
 def _inject(self:LocalRule, module, args, dim):
     x = args[0]
+    self.prepare(module, x.shape[dim])  # where the input fixes the width (a Conv1d), the first input draws it
     if not torch.is_grad_enabled() or self.target is None: return None
     if x.grad_fn is not None: self.local_backward(x, module, dim)  # trains the piece that produced x
     return (x.detach(),) + tuple(args[1:])

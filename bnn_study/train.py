@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['RULES', 'FIRST_FINDINGS', 'torch_adam', 'bnn_learner', 'register_rule', 'get_rule', 'RunRecorder', 'environment',
            'setting_name', 'run_name', 'train_run', 'bnn_train', 'bnn_train_cli', 'first_findings', 'load_records',
-           'paper_results', 'loop_overhead', 'step_time', 'bare_train', 'gpu_check', 'quickstart', 'bnn_quickstart',
-           'bnn_quickstart_cli']
+           'reference_file', 'paper_results', 'loop_overhead', 'step_time', 'bare_train', 'gpu_check', 'quickstart',
+           'bnn_quickstart', 'bnn_quickstart_cli']
 
 # %% ../nbs/04_train.ipynb #65705653
 from .core import fast_mode, tune_cpu_allocator
-import time, sys, random, json, os, platform, subprocess, importlib, pkgutil, statistics, torch
+import time, sys, random, inspect, json, os, platform, subprocess, importlib, pkgutil, statistics, torch
 from pathlib import Path
 from contextlib import ExitStack
 from torch import nn
@@ -58,12 +58,14 @@ def register_rule(name:str, factory):
     "Make the rule callback built by `factory(**kwargs)` available under `name`."
     RULES[name] = factory
 
-def get_rule(name:str, **kwargs) -> Callback|None:
-    "The callback implementing learning rule `name` (None for BP)."
+def get_rule(name:str, seed:int|None=None, **kwargs) -> Callback|None:
+    "The callback implementing learning rule `name` (None for BP); `seed` draws its random feedback (ignored by rules without any)."
     for m in pkgutil.iter_modules(bnn_study.__path__):
         if m.name.startswith('rules'): importlib.import_module(f'bnn_study.{m.name}')
     if name not in RULES: raise ValueError(f"Unknown learning rule {name!r}; choose one of {sorted(RULES)}.")
-    return None if RULES[name] is None else RULES[name](**kwargs)
+    if RULES[name] is None: return None
+    if seed is not None and 'seed' in inspect.signature(RULES[name]).parameters: kwargs['seed'] = seed
+    return RULES[name](**kwargs)
 
 # %% ../nbs/04_train.ipynb #fed5d5ec
 def _peak_rss_reset():
@@ -161,7 +163,7 @@ def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:s
                   model_kwargs=model_kwargs or {}, rule_kwargs=rule_kwargs or {})
     fn = Path(out)/f"{run_name(config)}.json" if out else None
     if fn and fn.exists() and not force: return _same_run(json.loads(fn.read_text()), config, fn)
-    _check_setting(setting); cb = get_rule(rule, **config['rule_kwargs'])
+    _check_setting(setting); cb = get_rule(rule, seed=seed, **config['rule_kwargs'])  # the run's seed draws the rule's feedback
     if seed is not None: set_seed(seed, reproducible=True)  # the initial weights too: the model is built here, before the learner
     m = get_model(model, num_classes=10, img_size=img_size, width=width, skips=skips, **config['model_kwargs'])
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -245,12 +247,16 @@ def load_records(folder) -> list:
     "All run records (JSON) in `folder`."
     return [json.loads(f.read_text()) for f in sorted(Path(folder).glob('*.json'))]
 
+def reference_file(name:str) -> Path:
+    "The copy of the paper's `name` (`paper_results.csv`, `paper_hparams.csv`) that ships with the package."
+    fn = Path(bnn_study.__file__).parent/'reference'/name
+    if not fn.exists(): raise FileNotFoundError(f"{fn} is missing: the package ships the paper's numbers there; reinstall bnn_study.")
+    return fn
+
 def paper_results(path=None):
-    "The paper's published numbers (`paper_results.csv`, by default in `../shared/reference/` beside the checkout), or None if absent."
+    "The paper's published numbers: `paper_results.csv` from the package (or `path`)."
     import pandas as pd
-    from bnn_study.data import _project_root
-    path = Path(path) if path else _project_root().parent/'shared'/'reference'/'paper_results.csv'
-    return pd.read_csv(path).drop_duplicates() if path.exists() else None
+    return pd.read_csv(Path(path) if path else reference_file('paper_results.csv')).drop_duplicates()
 
 # %% ../nbs/04_train.ipynb #dd393cfc
 def _plain_step(model, opt, x, y):
