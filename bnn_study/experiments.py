@@ -90,6 +90,18 @@ def _record_file(out, kw) -> Path:
     cfg = dict(kw, dataset='imagenette')
     return Path(out)/('tune' if kw['split'] == 'tune' else 'runs')/f"{run_name(cfg)}.json"
 
+# %% ../nbs/20_experiments.ipynb #bf3c33f9
+PRESETS['cpu_long'] = dict(PRESETS['cpu'], epochs=20, lrs=dict(preset='cpu', out='results/cpu'))
+
+def _borrowed_lr(c:Config, src:dict) -> float|None:
+    "The learning rate preset `src['preset']` selected for `c`, from its selections in `src['out']` (None if not selected yet)."
+    out = Path(src['out']) if Path(src['out']).is_absolute() else _project_root()/src['out']
+    fn = _selection_file(c, get_preset(src['preset']), out)
+    return json.loads(fn.read_text())['lr'] if fn.exists() else None
+
+# %% ../nbs/20_experiments.ipynb #af3d6468
+PRESETS['cpu_sigprop_layer'] = dict(PRESETS['cpu'], rules=dict(sigprop_tl=dict(paper_compat=True, at='layer')))
+
 # %% ../nbs/20_experiments.ipynb #010659ad
 def _config_name(c:Config, p:dict) -> str:
     m = p['models'][c.model]
@@ -111,6 +123,11 @@ def _train(kw, out, log):
 def select_lr(c:Config, p:dict, out, log=print, **kwargs) -> float:
     "The learning rate for `c`: the paper's, or the best of `p['lrs']` on the tuning split (recorded in `out/lr_selection`)."
     if p['lrs'] == 'paper': return paper_lr(c)
+    if isinstance(p['lrs'], dict):  # another preset's selection
+        if (lr := _borrowed_lr(c, p['lrs'])) is None:
+            raise FileNotFoundError(f"No learning rate selected for {c} under the {p['lrs']['preset']!r} preset in {p['lrs']['out']}: "
+                                    f"run `bnn_sweep --preset {p['lrs']['preset']} --out {p['lrs']['out']}` for it first.")
+        return lr
     if len(p['lrs']) == 1: return p['lrs'][0]  # a fixed rate: nothing to select
     fn = _selection_file(c, p, out)
     if fn.exists(): return json.loads(fn.read_text())['lr']
@@ -140,12 +157,16 @@ def _claim(fn:Path) -> bool:
 
 # %% ../nbs/20_experiments.ipynb #76d96554
 def _selection_file(c, p, out) -> Path: return Path(out)/'lr_selection'/f'{_config_name(c, p)}.json'
-def _fixed_lr(p) -> bool: return p['lrs'] == 'paper' or len(p['lrs']) == 1
+def _fixed_lr(p) -> bool: return p['lrs'] == 'paper' or isinstance(p['lrs'], dict) or len(p['lrs']) == 1
+def _lr_known(c, p, out) -> bool:
+    "Whether the learning rate of `c` is known without training: fixed, borrowed and selected, or selected in `out`."
+    if isinstance(p['lrs'], dict): return _borrowed_lr(c, p['lrs']) is not None
+    return _fixed_lr(p) or _selection_file(c, p, out).exists()
 
 def _runs(c:Config, p:dict, out, seeds:int) -> list:
     "Every run of `c` as (arguments of `train_run`, done?); test runs have `lr=None` until the selection exists."
     tune = [] if _fixed_lr(p) else [run_kwargs(c, p, lr, 0, 'tune') for lr in p['lrs']]
-    lr = select_lr(c, p, out) if _fixed_lr(p) or _selection_file(c, p, out).exists() else None
+    lr = select_lr(c, p, out) if _lr_known(c, p, out) else None
     return [(k, k['lr'] is not None and _record_file(out, k).exists()) for k in tune + [run_kwargs(c, p, lr, s) for s in range(seeds)]]
 
 # %% ../nbs/20_experiments.ipynb #063f95f0
@@ -198,7 +219,7 @@ def results_table(out, cs:list, p:dict, seeds:int) -> pd.DataFrame:
     "Mean and sample std (%) over seeds of the best test accuracy per configuration, beside the paper's."
     ref, rows = paper_results(), []
     for c in cs:
-        if not _fixed_lr(p) and not _selection_file(c, p, out).exists(): continue
+        if not _lr_known(c, p, out): continue
         lr = select_lr(c, p, out)
         accs = [100 * json.loads(f.read_text())['best_test_acc'] for s in range(seeds)
                 if (f := _record_file(out, run_kwargs(c, p, lr, s))).exists()]
@@ -212,7 +233,7 @@ def results_table(out, cs:list, p:dict, seeds:int) -> pd.DataFrame:
 @call_parse
 def bnn_sweep(
     experiment:str='T2', # T1, T2, T3 or T5 (T4 is `bnn_bench`)
-    preset:str='cpu', # 'cpu' (this study's CPU scale), 'quick' (the main job's) or 'paper' (the exact protocol)
+    preset:str='cpu', # paper (the exact protocol), cpu (this study's CPU scale), quick (the main job's), cpu_vgg_linear, cpu_long or cpu_sigprop_layer (notebook 20)
     seeds:int=None, # seeds per configuration (default: the preset's)
     out:str='results/cpu', # folder of run records, learning-rate selections and the table
     dry_run:store_true=False, # list the runs and their status, train nothing

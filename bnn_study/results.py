@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FINDINGS', 'study_table', 'paper_style', 'run_devices', 'plot_table', 'learning_curves', 'welch', 'verdicts',
-           'headline', 'bnn_headline', 'bnn_headline_cli']
+           'superseded_table', 'headline', 'bnn_headline', 'bnn_headline_cli']
 
 # %% ../nbs/30_results.ipynb #5063e643
 import json, math, sys, time
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt, torch
 from scipy import stats
 from fastcore.script import call_parse
-from .experiments import (configs, get_preset, results_table, sweep, run_kwargs, _record_file, select_lr, _fixed_lr, _selection_file,
+from .experiments import (configs, get_preset, results_table, sweep, run_kwargs, _record_file, select_lr, _fixed_lr, _selection_file, _lr_known,
                                    _runs, Config, RULES5, MODELS3, SETTINGS4)
 from .train import _run_cli
 
@@ -76,7 +76,7 @@ def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', se
     fig, axs = plt.subplots(1, len(models), figsize=(4 * len(models), 3.4), squeeze=False)
     for ax, m in zip(axs[0], models):
         for c in (c for c in cs if c.model == m):
-            if not (_fixed_lr(p) or _selection_file(c, p, out).exists()): continue  # read what exists, never train here
+            if not _lr_known(c, p, out): continue  # read what exists, never train here
             lr = select_lr(c, p, out)
             files = [f for s in range(seeds) if (f := _record_file(out, run_kwargs(c, p, lr, s))).exists()]
             if not files: continue
@@ -194,6 +194,40 @@ def verdicts(t1, t2, t3, bench_rows=None, vgg_linear=None) -> pd.DataFrame:
     res = [_f1(t2), _f2(t1, t2, vgg_linear), _f3(t2, t3), _f4(t1), _f5(bench_rows), _f6(t2)]
     return pd.DataFrame([dict(finding=i + 1, paper=f, verdict=_verdict(ok), evidence='; '.join(ev))
                          for i, (f, (ok, ev)) in enumerate(zip(FINDINGS, res))])
+
+# %% ../nbs/30_results.ipynb #bb42d18b
+def _old_lr(c, p, out, old):
+    "The learning rate the superseded records of `c` used: their own selection, else the current one (the fix did not reselect)."
+    for d in (old, Path(out)):
+        if _lr_known(c, p, d): return select_lr(c, p, d)
+    return None
+
+def _old_accs(c, p, out, seeds):
+    "Best test accuracies (%) of `c` before the fixes, None if the fixes left `c` alone: superseded records, else unchanged ones."
+    old = Path(out)/'superseded'
+    lr = _old_lr(c, p, out, old)
+    if lr is None: return None
+    fs = [(_record_file(old, k), _record_file(out, k)) for k in (run_kwargs(c, p, lr, s) for s in range(seeds))]
+    if not any(a.exists() for a, _ in fs): return None
+    return lr, [100 * json.loads((a if a.exists() else b).read_text())['best_test_acc'] for a, b in fs if a.exists() or b.exists()]
+
+# %% ../nbs/30_results.ipynb #bddaacbb
+def superseded_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:int|None=None) -> pd.DataFrame:
+    "Per configuration the fidelity fixes changed: mean and std (%) over seeds before (`out/superseded`) and after, and the changes."
+    p = get_preset(preset); seeds = seeds or p['seeds']
+    new = results_table(out, configs(experiment), p, seeds).set_index(list(Config._fields))
+    rows = []
+    for c in configs(experiment):
+        if (before := _old_accs(c, p, out, seeds)) is None: continue
+        lr, accs = before; a = pd.Series(accs)
+        n = new.loc[tuple(c)] if tuple(c) in new.index else None
+        rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, lr_before=lr, mean_before=a.mean(),
+                         std_before=a.std(ddof=1) if len(a) > 1 else math.nan, n_before=len(a),
+                         lr_after=n['lr'] if n is not None else math.nan, mean_after=n['mean'] if n is not None else math.nan,
+                         std_after=n['std'] if n is not None else math.nan, n_after=n['n'] if n is not None else 0))
+    t = pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'lr_before', 'mean_before', 'std_before', 'n_before',
+                                    'lr_after', 'mean_after', 'std_after', 'n_after'])
+    return t.assign(d_mean=t.mean_after - t.mean_before, d_std=t.std_after - t.std_before)
 
 # %% ../nbs/30_results.ipynb #a814214b
 def _device_name(): return torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'
