@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FINDINGS', 'study_table', 'paper_style', 'run_devices', 'plot_table', 'learning_curves', 'welch', 'verdicts',
-           'superseded_table', 'headline', 'bnn_headline', 'bnn_headline_cli']
+           'compare_forms', 'verdict_moves', 'superseded_table', 'headline', 'bnn_headline', 'bnn_headline_cli']
 
 # %% ../nbs/30_results.ipynb #5063e643
 import json, math, sys, time
@@ -194,6 +194,24 @@ def verdicts(t1, t2, t3, bench_rows=None, vgg_linear=None) -> pd.DataFrame:
     res = [_f1(t2), _f2(t1, t2, vgg_linear), _f3(t2, t3), _f4(t1), _f5(bench_rows), _f6(t2)]
     return pd.DataFrame([dict(finding=i + 1, paper=f, verdict=_verdict(ok), evidence='; '.join(ev))
                          for i, (f, (ok, ev)) in enumerate(zip(FINDINGS, res))])
+
+# %% ../nbs/30_results.ipynb #5fefa912
+def compare_forms(a:pd.DataFrame, b:pd.DataFrame, names=('a', 'b'), rule:str='sigprop_tl') -> pd.DataFrame:
+    "Per model, rule `rule` of table `a` against the same of table `b`: means, std and Welch's test."
+    t = pd.concat([a[a.rule == rule].assign(rule=names[0]), b[b.rule == rule].assign(rule=names[1])])
+    rows = [dict(model=m, **{f'{k}_{n}': t[(t.model == m) & (t.rule == n)][k].iloc[0] if len(t[(t.model == m) & (t.rule == n)]) else math.nan
+                              for n in names for k in ('mean', 'std', 'n')}, p=welch(t, *names, model=m)['p'])
+            for m in dict.fromkeys(t.model)]
+    return pd.DataFrame(rows)
+
+# %% ../nbs/30_results.ipynb #c6921b3b
+def verdict_moves(t2_short:pd.DataFrame, t2_long:pd.DataFrame, labels=('5 epochs', '20 epochs')) -> pd.DataFrame:
+    "The verdicts T2 alone decides (findings 1, 2 and 6) from two T2 tables, side by side, and whether each moves."
+    none = t2_short.iloc[0:0]
+    a, b = (verdicts(none, t, none).set_index('finding').loc[[1, 2, 6]] for t in (t2_short, t2_long))
+    moved = ['not run yet' if 'not run yet' in (x, y) else 'yes' if x != y else 'no' for x, y in zip(a.verdict, b.verdict)]
+    return pd.DataFrame({'paper': a.paper, labels[0]: a.verdict, labels[1]: b.verdict, 'moves': moved,
+                         f'evidence at {labels[1]}': b.evidence}).reset_index()
 
 # %% ../nbs/30_results.ipynb #bb42d18b
 def _old_lr(c, p, out, old):
