@@ -16,7 +16,7 @@ from torch import nn
 from fastai.callback.core import Callback, CancelStepException, CancelFitException
 from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
-from .core import tune_cpu_allocator, _mallopt, _libc
+from .core import tune_cpu_allocator, write_atomic, _mallopt, _libc
 from .models import get_model
 from .train import bnn_learner, get_rule, environment, paper_results, _run_cli
 
@@ -230,7 +230,7 @@ def bench(models=('vgg19_bn', 'mobilenet_v2', 'mlp_mixer'), rules=BENCH_RULES, j
     rows = _ratios([_merge(v) for v in runs.values()])
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(dict(env=environment(), config=dict(kwargs, rounds=rounds), rows=rows), indent=1))
+        write_atomic(json_out, json.dumps(dict(env=environment(), config=dict(kwargs, rounds=rounds), rows=rows), indent=1))
     return rows
 
 # %% ../nbs/14_bench.ipynb #dca185fa
@@ -462,5 +462,5 @@ def gpu_checks(out='results/bench') -> list:
     if not torch.cuda.is_available(): raise RuntimeError("gpu_checks needs a CUDA device.")
     rows = device_check() + float_check(devices=('cpu', 'cuda')) + lean_check(device='cuda')
     fn = _gpu_json(out, 'gpu_checks'); fn.parent.mkdir(parents=True, exist_ok=True)
-    fn.write_text(json.dumps(dict(env=environment(), rows=rows), indent=1))
+    write_atomic(fn, json.dumps(dict(env=environment(), rows=rows), indent=1))
     return rows

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'DATASETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CACHE_ENV', 'AUGS', 'find_data', 'check_layout',
-           'ImageReadError', 'read_image', 'paper_tfms', 'JpegDataset', 'cache_dir', 'cached_split', 'affine_theta',
-           'BatchAug', 'batch_aug', 'TensorPairs', 'TensorDL', 'get_dls', 'synthetic_dls']
+           'ImageReadError', 'read_image', 'data_fingerprint', 'paper_tfms', 'JpegDataset', 'cache_dir', 'cached_split',
+           'affine_theta', 'BatchAug', 'batch_aug', 'TensorPairs', 'TensorDL', 'get_dls', 'synthetic_dls']
 
 # %% ../nbs/02_data.ipynb #8c46c0e5
 import bnn_study.core
@@ -103,6 +103,15 @@ def read_image(fn, size:int|None=None) -> np.ndarray:
             return np.asarray(im.resize((size, size), Image.BILINEAR) if size else im)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise ImageReadError(f"Cannot read image {fn} ({type(e).__name__}: {e}). Replace or delete the file.") from None
+
+# %% ../nbs/02_data.ipynb #d33a79bf
+def data_fingerprint(root:Path, splits=('train', 'val'), layout:dict|None=None) -> dict:
+    "Folder, class names, images per split and a digest of the images' relative paths and sizes: what identifies a data set cheaply."
+    lay, h = layout or check_layout(root, splits), hashlib.md5()
+    for s in splits:
+        for f in lay[s][0]: h.update(f"{Path(f).relative_to(root)} {Path(f).stat().st_size}\n".encode())
+    return dict(path=str(Path(root).resolve()), classes=lay[splits[0]][2], images={s: len(lay[s][0]) for s in splits},
+                digest=h.hexdigest()[:16])
 
 # %% ../nbs/02_data.ipynb #6a677af2
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

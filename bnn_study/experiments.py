@@ -7,13 +7,14 @@ __all__ = ['MODELS3', 'RULES5', 'SETTINGS4', 'EXPERIMENTS', 'PRESETS', 'Config',
            'run_kwargs', 'select_lr', 'sweep', 'plan', 'results_table', 'bnn_sweep', 'bnn_sweep_cli']
 
 # %% ../nbs/20_experiments.ipynb #fcd5e2af
-import os, sys, json, time, math, multiprocessing, importlib
+import os, sys, json, time, math, socket, multiprocessing, importlib
 from pathlib import Path
 from typing import NamedTuple
 import pandas as pd, torch
 from fastcore.script import call_parse, Param, store_true
 from .data import _project_root
-from .train import train_run, run_name, load_records, paper_results, reference_file, _run_cli, _dashed_options
+from .core import write_atomic
+from .train import train_run, run_config, run_name, load_records, paper_results, reference_file, is_record, check_values, get_rule, RULES, _run_cli, _dashed_options
 
 # %% ../nbs/20_experiments.ipynb #84a36226
 MODELS3 = ('vgg19_bn', 'mobilenet_v2', 'mlp_mixer')
@@ -113,7 +114,7 @@ def _config_name(c:Config, p:dict) -> str:
 def _train(kw, out, log):
     "Train (or read back) one run; print a line when it really trains."
     fn = _record_file(out, kw)
-    if fn.exists(): return json.loads(fn.read_text())
+    if is_record(fn): return train_run(out=fn.parent, **kw)  # no training: checked to be the same run, else a clear error
     t0 = time.perf_counter(); r = train_run(out=fn.parent, **kw)
     log(f"{r['name']}: best {'val' if kw['split'] == 'tune' else 'test'} acc {100 * r['best_test_acc']:.1f}% "
         f"(epoch {r['best_epoch']}), {time.perf_counter() - t0:.0f} s")
@@ -135,25 +136,38 @@ def select_lr(c:Config, p:dict, out, log=print, **kwargs) -> float:
     best = max(val, key=val.get)
     sel = dict(config=c._asdict(), lr=best, val_acc={f'{lr:g}': a for lr, a in val.items()}, split='tune', seed=0,
                rule='best validation accuracy over epochs, seeded 90/10 split of train')
-    fn.parent.mkdir(parents=True, exist_ok=True); fn.write_text(json.dumps(sel, indent=1))
+    write_atomic(fn, json.dumps(sel, indent=1))
     return best
 
 # %% ../nbs/20_experiments.ipynb #04382d28
+_CLAIM_TTL = 48 * 3600  # seconds after which a claim is stale whoever holds it
+
 def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0); return True
+    "Whether process `pid` of this host is alive and is a Python process (a sweep worker), not another program that reused the number."
+    try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
+    try: cmd = Path(f'/proc/{pid}/cmdline').read_bytes()
+    except OSError: return True  # no /proc: trust the number
+    return not cmd or b'python' in cmd  # empty: a process still starting
+
+def _stale(claim:dict) -> bool:
+    "A claim nobody works on: its process is gone (on this host), or it is older than `_CLAIM_TTL`."
+    if time.time() - claim.get('start', 0) > _CLAIM_TTL: return True
+    return claim.get('host') == socket.gethostname() and not _alive(claim.get('pid', 0))
 
 def _claim(fn:Path) -> bool:
-    "Atomically claim `fn` for this process; a claim left by a dead process is taken over."
+    "Atomically claim `fn` for this process (pid, host, start time); a stale claim is taken over."
     fn.parent.mkdir(parents=True, exist_ok=True)
     try: fd = os.open(fn, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        try: pid = int(fn.read_text() or 0)
-        except (OSError, ValueError): pid = 0
-        if pid == os.getpid() or (pid and _alive(pid)): return False
+        try: held = json.loads(fn.read_text())
+        except (OSError, ValueError): held = {}
+        if not isinstance(held, dict): held = dict(pid=held, host=socket.gethostname(), start=time.time())  # a bare pid: this host, age unknown
+        if held.get('pid') == os.getpid() and held.get('host') == socket.gethostname(): return False
+        if not _stale(held): return False
         fn.unlink(missing_ok=True); return _claim(fn)
-    os.write(fd, str(os.getpid()).encode()); os.close(fd); return True
+    os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), start=time.time())).encode()); os.close(fd); return True
 
 # %% ../nbs/20_experiments.ipynb #76d96554
 def _selection_file(c, p, out) -> Path: return Path(out)/'lr_selection'/f'{_config_name(c, p)}.json'
@@ -163,21 +177,31 @@ def _lr_known(c, p, out) -> bool:
     if isinstance(p['lrs'], dict): return _borrowed_lr(c, p['lrs']) is not None
     return _fixed_lr(p) or _selection_file(c, p, out).exists()
 
-def _runs(c:Config, p:dict, out, seeds:int) -> list:
-    "Every run of `c` as (arguments of `train_run`, done?); test runs have `lr=None` until the selection exists."
-    tune = [] if _fixed_lr(p) else [run_kwargs(c, p, lr, 0, 'tune') for lr in p['lrs']]
+def _same_record(fn, kw:dict) -> bool:
+    "Whether `fn` holds a complete record of the run with `train_run` arguments `kw` (same configuration; the data is checked when it runs)."
+    if not is_record(fn): return False
+    cfg = json.loads(json.dumps(run_config(**{k: v for k, v in kw.items() if k not in ('data', 'out', 'quiet', 'force')})))
+    have = json.loads(Path(fn).read_text())['config']
+    return all(have.get(k, v) == v for k, v in cfg.items())
+
+def _runs(c:Config, p:dict, out, seeds:int, **kwargs) -> list:
+    "Every run of `c` as (arguments of `train_run`, done?: a complete record of that run exists); test runs have `lr=None` until the selection exists."
+    tune = [] if _fixed_lr(p) else [run_kwargs(c, p, lr, 0, 'tune', **kwargs) for lr in p['lrs']]
     lr = select_lr(c, p, out) if _lr_known(c, p, out) else None
-    return [(k, k['lr'] is not None and _record_file(out, k).exists()) for k in tune + [run_kwargs(c, p, lr, s) for s in range(seeds)]]
+    return [(k, k['lr'] is not None and _same_record(_record_file(out, k), k)) for k in tune + [run_kwargs(c, p, lr, s, **kwargs) for s in range(seeds)]]
 
 # %% ../nbs/20_experiments.ipynb #063f95f0
 def _work(cs, p, out, seeds, log=print, threads=None, data=None, n_valid=None):
     "Train every pending run of the configurations `cs` this process can claim."
     if threads: torch.set_num_threads(threads)
     for c in map(Config._make, cs):
-        if all(done for _, done in _runs(c, p, out, seeds)) or not _claim(claim := Path(out)/'.claims'/_config_name(c, p)): continue
+        if all(done for _, done in _runs(c, p, out, seeds, n_valid=n_valid)) or not _claim(claim := Path(out)/'.claims'/_config_name(c, p)): continue
         try:
             lr = select_lr(c, p, out, log, data=data, n_valid=n_valid)
             for s in range(seeds): _train(run_kwargs(c, p, lr, s, data=data, n_valid=n_valid), out, log)
+        except (ValueError, OSError) as e:  # a record of another run, bad data, an output that cannot be written: one line
+            if threads is None: raise  # in the main process: the caller reports it
+            sys.exit(f"bnn_sweep: error: {e}")
         finally: claim.unlink(missing_ok=True)
 
 # %% ../nbs/20_experiments.ipynb #dfe01c3a
@@ -187,8 +211,13 @@ def sweep(experiment:str='T2', preset:str='cpu', seeds:int|None=None, out='resul
           models=None, rules=None, data=None, n_valid:int|None=None, **overrides) -> pd.DataFrame:
     "Run (or with `dry_run` list) every run of `experiment` under `preset`; return the aggregated results table."
     p = get_preset(preset, **overrides); seeds = seeds or p['seeds']
+    check_values(epochs=p['epochs'], bs=p['bs'], n_train=p['n_train'], n_valid=n_valid)
+    if seeds < 1: raise ValueError(f"--seeds {seeds} trains nothing: use at least 1.")
+    get_rule('bp')  # imports every rule module: the registry is complete
+    for kind, names, known in (('model', models, MODELS3), ('rule', rules, RULES)):
+        if unknown := sorted(set(names or ()) - set(known)): raise ValueError(f"Unknown {kind}(s) {unknown}; known: {', '.join(known)}.")
     cs = [c for c in configs(experiment) if (not models or c.model in models) and (not rules or c.rule in rules)]
-    if dry_run: return plan(cs, p, out, seeds)
+    if dry_run: return plan(cs, p, out, seeds, n_valid=n_valid)
     if workers <= 1: _work(cs, p, out, seeds, _log, data=data, n_valid=n_valid)
     else:
         ctx, threads = multiprocessing.get_context('spawn'), max(1, (os.cpu_count() or 1) // workers)
@@ -201,10 +230,10 @@ def sweep(experiment:str='T2', preset:str='cpu', seeds:int|None=None, out='resul
     return results_table(out, cs, p, seeds)
 
 # %% ../nbs/20_experiments.ipynb #89cf4827
-def plan(cs:list, p:dict, out, seeds:int) -> pd.DataFrame:
+def plan(cs:list, p:dict, out, seeds:int, **kwargs) -> pd.DataFrame:
     "Every run of `cs` under preset `p`, with its status."
     return pd.DataFrame([dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, split=k['split'], lr=k['lr'] or 'selected',
-                              seed=k['seed'], status='done' if done else 'todo') for c in cs for k, done in _runs(c, p, out, seeds)])
+                              seed=k['seed'], status='done' if done else 'todo') for c in cs for k, done in _runs(c, p, out, seeds, **kwargs)])
 
 # %% ../nbs/20_experiments.ipynb #c457dd78
 def _paper_acc(ref, c):
@@ -215,14 +244,18 @@ def _paper_acc(ref, c):
     return (float(row['mean'].iloc[0]), float(row['std'].iloc[0])) if len(row) else (math.nan, math.nan)
 
 # %% ../nbs/20_experiments.ipynb #8488d6a7
+def _accuracy(fn) -> float|None:
+    "Best test accuracy (%) of the record in `fn`; None if there is none or it cannot be read (a record still being written)."
+    try: return 100 * json.loads(Path(fn).read_text())['best_test_acc']
+    except (OSError, ValueError, KeyError, TypeError): return None
+
 def results_table(out, cs:list, p:dict, seeds:int) -> pd.DataFrame:
     "Mean and sample std (%) over seeds of the best test accuracy per configuration, beside the paper's."
     ref, rows = paper_results(), []
     for c in cs:
         if not _lr_known(c, p, out): continue
         lr = select_lr(c, p, out)
-        accs = [100 * json.loads(f.read_text())['best_test_acc'] for s in range(seeds)
-                if (f := _record_file(out, run_kwargs(c, p, lr, s))).exists()]
+        accs = [a for s in range(seeds) if (a := _accuracy(_record_file(out, run_kwargs(c, p, lr, s)))) is not None]
         if not accs: continue
         acc = pd.Series(accs)
         rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, lr=lr, n=len(accs), accs=accs, mean=acc.mean(),
@@ -249,7 +282,7 @@ def bnn_sweep(
                      epochs=epochs, n_train=n_train)
     except (FileNotFoundError, ValueError, OSError, TypeError, RuntimeError) as e: sys.exit(f"bnn_sweep: error: {e}")
     with pd.option_context('display.width', 200, 'display.max_rows', 500): print(res.to_string(index=False) if len(res) else '(nothing yet)')
-    if not dry_run and len(res): res.to_csv(Path(out)/f'{experiment}_table.csv', index=False)
+    if not dry_run and len(res): write_atomic(Path(out)/f'{experiment}_table.csv', res.to_csv(index=False))
     return res
 
 # %% ../nbs/20_experiments.ipynb #a8abacfd

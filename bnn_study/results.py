@@ -14,6 +14,7 @@ from scipy import stats
 from fastcore.script import call_parse
 from .experiments import (configs, get_preset, results_table, sweep, run_kwargs, _record_file, select_lr, _fixed_lr, _selection_file, _lr_known,
                                    _runs, Config, RULES5, MODELS3, SETTINGS4)
+from .core import write_atomic
 from .train import _run_cli
 
 # %% ../nbs/30_results.ipynb #3cff9ecd
@@ -250,14 +251,14 @@ def superseded_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:
 # %% ../nbs/30_results.ipynb #a814214b
 def _device_name(): return torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'
 
-def headline(out='results/quick', workers:int=2, data=None, n_train:int|None=None, epochs:int|None=None,
+def headline(out='runs/quick', workers:int=2, data=None, n_train:int|None=None, epochs:int|None=None,
              n_valid:int|None=None) -> pd.DataFrame:
     "T2 at the `quick` preset: table (printed), `out/headline.csv` and `out/headline.png`."
     from bnn_study.data import get_dls
     get_dls('imagenette', size=32, split='test', path=data)  # decode and cache the images once, before the workers start
     t0 = time.time()
     t = sweep('T2', 'quick', out=out, workers=workers, data=data, n_valid=n_valid, n_train=n_train, epochs=epochs)
-    out = Path(out); t.drop(columns='accs').to_csv(out/'headline.csv', index=False)
+    out = Path(out); write_atomic(out/'headline.csv', t.drop(columns='accs').to_csv(index=False))
     p = get_preset('quick', epochs=epochs)
     ax = plot_table(t, f"Fully binary, five rules: {p['img_size']} px, {p['epochs']} epochs, 1 seed, lr 1e-3 ({_device_name()})")
     ax.figure.savefig(out/'headline.png', dpi=120, bbox_inches='tight'); plt.close(ax.figure)
@@ -268,7 +269,7 @@ def headline(out='results/quick', workers:int=2, data=None, n_train:int|None=Non
 # %% ../nbs/30_results.ipynb #300eff7b
 @call_parse
 def bnn_headline(
-    out:str='results/quick', # folder for the run records, headline.csv and headline.png
+    out:str='runs/quick', # folder for the run records, headline.csv and headline.png (results/quick holds the study's own)
     workers:int=2, # worker processes
     data:str=None, # data folder (default: found as in notebook 02)
     n_train:int=None, # train on this many images (quick checks)

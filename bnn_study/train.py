@@ -4,13 +4,14 @@
 
 # %% auto #0
 __all__ = ['RULES', 'FIRST_FINDINGS', 'torch_adam', 'bnn_learner', 'register_rule', 'get_rule', 'RunRecorder', 'environment',
-           'setting_name', 'run_name', 'train_run', 'bnn_train', 'bnn_train_cli', 'first_findings', 'load_records',
-           'reference_file', 'paper_results', 'loop_overhead', 'step_time', 'bare_train', 'gpu_check', 'quickstart',
-           'bnn_quickstart', 'bnn_quickstart_cli']
+           'setting_name', 'run_name', 'check_values', 'is_record', 'read_record', 'run_config', 'train_run',
+           'bnn_train', 'bnn_train_cli', 'first_findings', 'load_records', 'reference_file', 'paper_results',
+           'loop_overhead', 'step_time', 'bare_train', 'gpu_check', 'quickstart', 'bnn_quickstart',
+           'bnn_quickstart_cli']
 
 # %% ../nbs/04_train.ipynb #65705653
-from .core import fast_mode, tune_cpu_allocator
-import time, sys, random, inspect, json, os, platform, subprocess, importlib, pkgutil, statistics, torch
+from .core import fast_mode, tune_cpu_allocator, write_atomic, check_writable
+import time, sys, random, inspect, warnings, json, os, platform, subprocess, importlib, pkgutil, statistics, torch
 from pathlib import Path
 from contextlib import ExitStack
 from torch import nn
@@ -24,7 +25,7 @@ import fastai.callback.progress  # adds Learner.no_bar / no_logging
 from fastai.callback.core import Callback
 from fastai.losses import CrossEntropyLossFlat
 from .binarize import binarize, ClipLatent, clip_latent_, _check_setting
-from .data import get_dls, synthetic_dls
+from .data import get_dls, synthetic_dls, find_data, data_fingerprint, DATASETS
 from .models import get_model
 import bnn_study
 
@@ -144,38 +145,84 @@ def run_name(c:dict) -> str:
             f"_{c['aug']}_e{c['epochs']}_lr{c['lr']:g}_bs{c['bs']}_{c['split']}_s{c['seed']}")
 
 # %% ../nbs/04_train.ipynb #ad16ae9c
-def _same_run(rec:dict, config:dict, fn) -> dict:
-    "`rec` if it is a run of `config`; else a clear error (the file name does not spell model and rule options)."
+def check_values(**kw):
+    "Raise a one-line `ValueError` for the first value no run can train with: width, epochs, lr, bs, img_size, n_train, n_valid."
+    bs = kw.get('bs', 1)
+    tests = dict(width=(lambda v: v > 0, 'a positive width multiplier'), epochs=(lambda v: v >= 1, 'at least 1 epoch'),
+                 lr=(lambda v: v > 0, 'a positive learning rate'), bs=(lambda v: v >= 1, 'a batch of at least 1'),
+                 img_size=(lambda v: v >= 1, 'a positive image size'),
+                 n_train=(lambda v: v is None or v >= bs, f'None (all) or at least one batch ({bs} images: the last partial batch is dropped)'),
+                 n_valid=(lambda v: v is None or v >= 1, 'None (all) or at least 1 image'))
+    for k, v in kw.items():
+        if k in tests and not tests[k][0](v): raise ValueError(f"--{k.replace('_', '-')} {v:g} trains nothing: use {tests[k][1]}.")
+    if kw.get('rule') == 'hsic' and bs < 2: raise ValueError(f"HSIC compares the samples of a batch: use --bs 2 or more, not {bs}.")
+
+def is_record(fn) -> bool:
+    "Whether `fn` holds a complete run record."
+    try: return 'config' in json.loads(Path(fn).read_text())
+    except (OSError, ValueError, TypeError): return False
+
+def read_record(fn) -> dict|None:
+    "The run record in `fn`; None if there is none, or if it cannot be read: it is then renamed `*.bad-<time>` with a warning."
+    fn = Path(fn)
+    if not fn.exists(): return None
+    if is_record(fn): return json.loads(fn.read_text())
+    bad = fn.with_name(f'{fn.name}.bad-{int(time.time())}'); os.replace(fn, bad)
+    warnings.warn(f"{fn} is not a complete run record: set aside as {bad.name}; the run is redone.")
+    return None
+
+# %% ../nbs/04_train.ipynb #23b9a3b6
+def _data_diff(old:dict|None, new:dict) -> dict:
+    "What differs between two data fingerprints (the folder aside: copies of one data set are the same data)."
+    if not old: return {}  # a record from before fingerprints: nothing to compare
+    return {f'data {k}': (old.get(k), new[k]) for k in ('classes', 'images', 'digest') if old.get(k) != new[k]}
+
+def _same_run(rec:dict, config:dict, fp:dict, fn) -> dict:
+    "`rec` if it is a run of `config` on the data with fingerprint `fp`; else a one-line error naming what differs and the fix."
     new = json.loads(json.dumps(config))  # as it would read back from JSON
     diff = {k: (rec['config'][k], v) for k, v in new.items() if k in rec.get('config', {}) and rec['config'][k] != v}
-    if diff: raise ValueError(f"{fn} records another configuration ({', '.join(f'{k}: {a} there, {b} asked' for k, (a, b) in diff.items())}). "
-                              "Fix: give this run another `out` folder, or delete that record.")
+    diff.update(_data_diff(rec.get('data'), json.loads(json.dumps(fp))))
+    if diff: raise ValueError(f"{fn} records another run ({'; '.join(f'{k}: {a} there, {b} asked' for k, (a, b) in diff.items())}). "
+                              "Fix: --force to train it again, or another --out.")
     return rec
 
 # %% ../nbs/04_train.ipynb #867bf2e1
+def run_config(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32, width:float=0.25,
+               epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper', split:str='test',
+               n_train:int|None=None, n_valid:int|None=None, model_kwargs:dict|None=None, rule_kwargs:dict|None=None) -> dict:
+    "The configuration of one run as its record stores it, after checking every value."
+    _check_setting(setting); check_values(width=width, epochs=epochs, lr=lr, bs=bs, img_size=img_size, n_train=n_train, n_valid=n_valid, rule=rule)
+    return dict(model=model, setting=setting, rule=rule, dataset=dataset, img_size=img_size, width=width, epochs=epochs, lr=lr, bs=bs,
+                seed=seed, skips=skips, aug=aug, split=split, n_train=n_train, n_valid=n_valid, wd=1e-5,
+                model_kwargs=model_kwargs or {}, rule_kwargs=rule_kwargs or {})
+
+# %% ../nbs/04_train.ipynb #73df7848
 def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
               width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
               split:str='test', n_train:int|None=None, out=None, data=None, quiet:bool=True, force:bool=False,
               model_kwargs:dict|None=None, rule_kwargs:dict|None=None, n_valid:int|None=None) -> dict:
     "Train one configuration with the paper's protocol; write and return its run record."
-    config = dict(model=model, setting=setting, rule=rule, dataset=dataset, img_size=img_size, width=width, epochs=epochs,
-                  lr=lr, bs=bs, seed=seed, skips=skips, aug=aug, split=split, n_train=n_train, n_valid=n_valid, wd=1e-5,
-                  model_kwargs=model_kwargs or {}, rule_kwargs=rule_kwargs or {})
+    config = run_config(model=model, setting=setting, rule=rule, dataset=dataset, img_size=img_size, width=width, epochs=epochs, lr=lr,
+                        bs=bs, seed=seed, skips=skips, aug=aug, split=split, n_train=n_train, n_valid=n_valid,
+                        model_kwargs=model_kwargs, rule_kwargs=rule_kwargs)
+    root = find_data(dataset, data)
+    fp = data_fingerprint(root, DATASETS[dataset]['splits'])
     fn = Path(out)/f"{run_name(config)}.json" if out else None
-    if fn and fn.exists() and not force: return _same_run(json.loads(fn.read_text()), config, fn)
-    _check_setting(setting); cb = get_rule(rule, seed=seed, **config['rule_kwargs'])  # the run's seed draws the rule's feedback
+    if fn and not force and (old := read_record(fn)) is not None: return _same_run(old, config, fp, fn)
+    if out: check_writable(out)
+    cb = get_rule(rule, seed=seed, **config['rule_kwargs'])  # the run's seed draws the rule's feedback
     if seed is not None: set_seed(seed, reproducible=True)  # the initial weights too: the model is built here, before the learner
     m = get_model(model, num_classes=10, img_size=img_size, width=width, skips=skips, **config['model_kwargs'])
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dls = get_dls(dataset, size=img_size, bs=bs, split=split, seed=seed, n_train=n_train, n_valid=n_valid, path=data, aug=aug, device=device)
+    dls = get_dls(dataset, size=img_size, bs=bs, split=split, seed=seed, n_train=n_train, n_valid=n_valid, path=root, aug=aug, device=device)
     learn = bnn_learner(m, dls, setting, lr=lr, seed=seed, rule=cb, cbs=[rec := RunRecorder()])
     env = environment()
     with ExitStack() as ctx:
         if quiet: ctx.enter_context(learn.no_bar()); ctx.enter_context(learn.no_logging())
         learn.fit(epochs)
-    record = dict(name=run_name(config), config=config, **rec.summary(), params=sum(p.numel() for p in m.parameters()),
+    record = dict(name=run_name(config), config=config, data=fp, argv=sys.argv, **rec.summary(), params=sum(p.numel() for p in m.parameters()),
                   env=env, finished=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
-    if fn: fn.parent.mkdir(parents=True, exist_ok=True); fn.write_text(json.dumps(record, indent=1))
+    if fn: write_atomic(fn, json.dumps(record, indent=1))
     return record
 
 # %% ../nbs/04_train.ipynb #8ec3bae9
@@ -209,11 +256,15 @@ def bnn_train(
     mk = {k: v for k, v in dict(patch_size=patch_size, depth=depth, dim=dim, head=head).items() if v is not None}
     if head is not None and model != 'vgg19_bn': sys.exit(f"bnn_train: error: --head applies to vgg19_bn only, not {model}.")
     try:
-        r = train_run(model, setting_name(weights, acts), rule, dataset, img_size, width, epochs, lr, bs, seed, not no_skips,
-                      aug, split, n_train, out, data, quiet, force, mk)
+        kw = dict(model=model, setting=setting_name(weights, acts), rule=rule, dataset=dataset, img_size=img_size, width=width, epochs=epochs,
+                  lr=lr, bs=bs, seed=seed, skips=not no_skips, aug=aug, split=split, n_train=n_train, model_kwargs=mk)
+        fn = Path(out)/f"{run_name(run_config(**kw))}.json"
+        existed = not force and is_record(fn)
+        r = train_run(**kw, out=out, data=data, quiet=quiet, force=force)
     except (FileNotFoundError, ValueError, OSError, TypeError) as e: sys.exit(f"bnn_train: error: {e}")
-    print(f"{r['name']}: best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "
-          f"{r['wall_s']:.0f} s, median step {1e3*r['median_step_s']:.1f} ms -> {out}/{r['name']}.json")
+    if existed: print(f"{r['name']}: exists, skipped (best test accuracy {100*r['best_test_acc']:.1f} %) -> {fn}; --force trains it again")
+    else: print(f"{r['name']}: best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "
+                f"{r['wall_s']:.0f} s, median step {1e3*r['median_step_s']:.1f} ms -> {fn}")
 
 # %% ../nbs/04_train.ipynb #2fd3e9d2
 def _dashed_options(argv:list) -> list:

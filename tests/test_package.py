@@ -119,6 +119,16 @@ def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
     ('bnn_train', ['--model', 'mobilenet_v2', '--head', 'linear'], 'bnn_train: error: --head applies to vgg19_bn only, not mobilenet_v2'),
     ('bnn_train', ['--head', 'mlp', '--quiet'], "bnn_train: error: Unknown VGG head 'mlp'"),
     ('bnn_headline', ['--data', '/no/such/folder'], 'bnn_headline: error: /no/such/folder is not a imagenette folder'),
+    ('bnn_train', ['--width', '0'], 'bnn_train: error: --width 0 trains nothing'),
+    ('bnn_train', ['--n-train', '-5'], 'bnn_train: error: --n-train -5 trains nothing'),
+    ('bnn_train', ['--n-train', '10', '--bs', '64'], 'bnn_train: error: --n-train 10 trains nothing'),
+    ('bnn_train', ['--epochs', '0'], 'bnn_train: error: --epochs 0 trains nothing'),
+    ('bnn_train', ['--bs', '0'], 'bnn_train: error: --bs 0 trains nothing'),
+    ('bnn_train', ['--rule', 'hsic', '--bs', '1', '--n-train', '8'], 'bnn_train: error: HSIC compares the samples of a batch'),
+    ('bnn_train', ['--out', '/etc/hostname'], 'bnn_train: error: /etc/hostname is a file, not a folder'),
+    ('bnn_sweep', ['--models', 'resnet', '--dry-run'], "bnn_sweep: error: Unknown model(s) ['resnet']; known: vgg19_bn, mobilenet_v2, mlp_mixer"),
+    ('bnn_sweep', ['--rules', 'bp,magic', '--dry-run'], "bnn_sweep: error: Unknown rule(s) ['magic']"),
+    ('bnn_sweep', ['--epochs', '0', '--dry-run'], 'bnn_sweep: error: --epochs 0 trains nothing'),
 ])
 def test_study_commands_fail_in_one_line(script, args, msg):
     r = _cli(script, *args)
