@@ -9,7 +9,7 @@ __all__ = ['DATA_ENV', 'DATASETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CACHE_ENV',
 
 # %% ../nbs/02_data.ipynb #8c46c0e5
 import bnn_study.core
-import os, hashlib, math, importlib.util
+import os, hashlib, math, warnings, importlib.util
 from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
@@ -139,18 +139,32 @@ def cache_dir() -> Path:
 def _read_chw(fn, size): return read_image(fn, size).transpose(2, 0, 1)  # numpy, not torch: cheap to send between processes
 
 # %% ../nbs/02_data.ipynb #ba90a278
+def _cache_key(root, files) -> str:
+    "Digest of the images' relative paths, sizes and modification times: an image replaced under its name makes a new cache."
+    h = hashlib.md5()
+    for f in files: st = Path(f).stat(); h.update(f"{Path(f).relative_to(root)} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:10]
+
+def _load_cache(fn) -> dict|None:
+    "The cache in `fn` (tensors and names only: `weights_only`), or None with a warning naming it when it cannot be read."
+    try: return torch.load(fn, weights_only=True)
+    except Exception as e:  # truncated, empty, or not a cache: rebuilt by the caller
+        warnings.warn(f"Image cache {fn} cannot be read ({type(e).__name__}); rebuilding it.")
+        return None
+
+# %% ../nbs/02_data.ipynb #2e0e7f2a
 def cached_split(root:Path, split:str, size:int, layout:tuple|None=None, n_workers:int|None=None) -> dict:
     "All images of `root/split` as a uint8 tensor `x` (N, 3, size, size) with labels `y`, decoded once and cached on disk."
     files, labels, classes = layout or check_layout(root, (split,))[split]
-    rel = '\n'.join(str(Path(f).relative_to(root)) for f in files)
-    key = hashlib.md5(rel.encode()).hexdigest()[:10]
-    fn = cache_dir()/f"{Path(root).name}_{split}_{size}px_{key}.pt"
-    if fn.exists(): return torch.load(fn)
+    fn = cache_dir()/f"{Path(root).name}_{split}_{size}px_{_cache_key(root, files)}.pt"
+    if fn.exists() and (res := _load_cache(fn)) is not None: return res
     imgs = parallel(_read_chw, files, size=size, n_workers=n_workers or os.cpu_count(), chunksize=256, progress=False)
     res = dict(x=torch.from_numpy(np.stack(list(imgs))), y=torch.tensor(labels), classes=classes)
-    fn.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f'{fn}.{os.getpid()}.tmp'  # atomic, and per process: a killed run or a concurrent worker leaves no half cache
-    torch.save(res, tmp); os.replace(tmp, fn)
+    tmp = Path(f'{fn}.{os.getpid()}.tmp')  # atomic, and per process: a killed run or a concurrent worker leaves no half cache
+    try: fn.parent.mkdir(parents=True, exist_ok=True); torch.save(res, tmp); os.replace(tmp, fn)
+    except OSError as e:
+        if tmp.exists(): tmp.unlink()
+        warnings.warn(f"Cannot write the image cache {fn} ({e.strerror or e}): the images stay in memory for this run only; set {CACHE_ENV} to a writable folder.")
     return res
 
 # %% ../nbs/02_data.ipynb #9f4d5765

@@ -19,7 +19,7 @@ def test_pins_stay_pinned():
     cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
     reqs = cfg['DEFAULT']['requirements'] + ' ' + cfg['DEFAULT']['dev_requirements']
     for pin in ['nbdev==2.4.14', 'fastai==2.8.7', 'fastcore>=1.12.3,<2', 'execnb>=0.1.12,<0.2',
-                'fasttransform<0.0.3', 'plum-dispatch<2.10', 'ghapi<2', 'torch>=2.1,<3']:
+                'fasttransform<0.0.3', 'plum-dispatch<2.10', 'ghapi<2', 'torch>=2.6,<3']:
         assert pin in reqs.split(), pin
 
 def test_top_level_quarto_is_the_nbs_copy():
