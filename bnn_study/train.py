@@ -250,7 +250,7 @@ def bnn_train(
     data:str=None,  # data folder (default: $BNN_DATA, ../shared/data, ~/.fastai/data, download)
     out:str='runs',  # folder for the run record
     force:bool=False,  # retrain even if the record exists
-    quiet:bool=False,  # no progress bars
+    quiet:bool=False,  # no progress bars (none either when the output is not a terminal)
 ):
     "Train one configuration with the paper's protocol and write its run record."
     mk = {k: v for k, v in dict(patch_size=patch_size, depth=depth, dim=dim, head=head).items() if v is not None}
@@ -260,7 +260,7 @@ def bnn_train(
                   lr=lr, bs=bs, seed=seed, skips=not no_skips, aug=aug, split=split, n_train=n_train, model_kwargs=mk)
         fn = Path(out)/f"{run_name(run_config(**kw))}.json"
         existed = not force and is_record(fn)
-        r = train_run(**kw, out=out, data=data, quiet=quiet, force=force)
+        r = train_run(**kw, out=out, data=data, quiet=quiet or not sys.stdout.isatty(), force=force)
     except (FileNotFoundError, ValueError, OSError, TypeError) as e: sys.exit(f"bnn_train: error: {e}")
     if existed: print(f"{r['name']}: exists, skipped (best test accuracy {100*r['best_test_acc']:.1f} %) -> {fn}; --force trains it again")
     else: print(f"{r['name']}: best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "

@@ -141,3 +141,13 @@ def test_sweep_dry_run_lists_the_cpu_grid(tmp_path):
     lines = [l for l in r.stdout.splitlines() if l.strip().endswith('todo')]
     assert len(lines) == 10 * (3 + 3)  # 10 configurations x (3 learning rates + 3 seeds)
 
+
+def test_bnn_train_log_has_no_bars_and_a_reused_run_says_so(tmp_path):
+    args = ['--img-size', '32', '--width', '0.125', '--epochs', '1', '--n-train', '64', '--out', str(tmp_path)]
+    first = _cli('bnn_train', *args)
+    assert first.returncode == 0, first.stderr
+    log = first.stdout + first.stderr
+    assert '\u2588' not in log and '100.00%' not in log and '\r' not in log, 'progress bars in a redirected log: ' + log[:200]
+    assert 'best test accuracy' in first.stdout and 'exists, skipped' not in first.stdout
+    again = _cli('bnn_train', *args)
+    assert again.returncode == 0 and 'exists, skipped' in again.stdout, again.stdout + again.stderr
