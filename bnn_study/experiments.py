@@ -237,7 +237,6 @@ def plan(cs:list, p:dict, out, seeds:int, **kwargs) -> pd.DataFrame:
 
 # %% ../nbs/20_experiments.ipynb #c457dd78
 def _paper_acc(ref, c):
-    if ref is None: return math.nan, math.nan
     w, a = _WA[c.setting]
     row = ref[(ref.metric == 'accuracy_pct') & (ref.model == c.model) & (ref.skips == ('yes' if c.skips else 'no')) &
               (ref.weights == w) & (ref.activations == a) & (ref.rule == c.rule)]
