@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 import pandas as pd, torch
 from fastcore.script import call_parse, Param, store_true
-from .data import _project_root
+from .data import _project_root, find_data, check_layout, folder_splits, DATASETS
 from .core import write_atomic
 from .train import train_run, run_config, run_name, load_records, paper_results, reference_file, is_record, check_values, get_rule, RULES, _run_cli, _dashed_options
 
@@ -207,6 +207,13 @@ def _work(cs, p, out, seeds, log=print, threads=None, data=None, n_valid=None):
 # %% ../nbs/20_experiments.ipynb #dfe01c3a
 def _log(msg): print(time.strftime('%H:%M:%S'), f'[{os.getpid()}]', msg, flush=True)
 
+def _check_paper_data(data):
+    "The sweeps reproduce the paper's experiments: the data folder `data` must hold ImageNette's classes."
+    root = find_data('imagenette', data)
+    if (cl := check_layout(root, folder_splits(root))['train'][2]) != DATASETS['imagenette']['classes']:
+        raise ValueError(f"{root} does not hold ImageNette's 10 classes (it has {len(cl)}), and the sweeps reproduce the paper on ImageNette. "
+                         f"Fix: train on your own folder with bnn_train --dataset {root}.")
+
 def sweep(experiment:str='T2', preset:str='cpu', seeds:int|None=None, out='results/cpu', dry_run:bool=False, workers:int=1,
           models=None, rules=None, data=None, n_valid:int|None=None, **overrides) -> pd.DataFrame:
     "Run (or with `dry_run` list) every run of `experiment` under `preset`; return the aggregated results table."
@@ -217,6 +224,7 @@ def sweep(experiment:str='T2', preset:str='cpu', seeds:int|None=None, out='resul
     for kind, names, known in (('model', models, MODELS3), ('rule', rules, RULES)):
         if unknown := sorted(set(names or ()) - set(known)): raise ValueError(f"Unknown {kind}(s) {unknown}; known: {', '.join(known)}.")
     cs = [c for c in configs(experiment) if (not models or c.model in models) and (not rules or c.rule in rules)]
+    if data is not None: _check_paper_data(data)
     if dry_run: return plan(cs, p, out, seeds, n_valid=n_valid)
     if workers <= 1: _work(cs, p, out, seeds, _log, data=data, n_valid=n_valid)
     else:

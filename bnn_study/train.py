@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['RULES', 'FIRST_FINDINGS', 'torch_adam', 'bnn_learner', 'register_rule', 'get_rule', 'RunRecorder', 'environment',
-           'setting_name', 'run_name', 'check_values', 'is_record', 'read_record', 'run_config', 'train_run',
-           'bnn_train', 'bnn_train_cli', 'first_findings', 'load_records', 'reference_file', 'paper_results',
-           'loop_overhead', 'step_time', 'bare_train', 'gpu_check', 'quickstart', 'bnn_quickstart',
-           'bnn_quickstart_cli']
+           'setting_name', 'run_name', 'check_values', 'is_record', 'read_record', 'run_config', 'plan_run', 'fit_plan',
+           'train_run', 'weights_file', 'load_run', 'bnn_train', 'bnn_train_cli', 'first_findings', 'load_records',
+           'reference_file', 'paper_results', 'loop_overhead', 'step_time', 'bare_train', 'gpu_check', 'quickstart',
+           'bnn_quickstart', 'bnn_quickstart_cli']
 
 # %% ../nbs/04_train.ipynb #65705653
 from .core import fast_mode, tune_cpu_allocator, write_atomic, check_writable
@@ -25,7 +25,7 @@ import fastai.callback.progress  # adds Learner.no_bar / no_logging
 from fastai.callback.core import Callback
 from fastai.losses import CrossEntropyLossFlat
 from .binarize import binarize, ClipLatent, clip_latent_, _check_setting
-from .data import get_dls, synthetic_dls, find_data, data_fingerprint, DATASETS
+from .data import get_dls, synthetic_dls, find_data, data_fingerprint, data_label, folder_splits, check_layout
 from .models import get_model
 import bnn_study
 
@@ -86,7 +86,9 @@ class RunRecorder(Callback):
         self.on_gpu = next(self.learn.model.parameters()).is_cuda
         if self.on_gpu: torch.cuda.reset_peak_memory_stats()
         self.rss_reset = _peak_rss_reset()
-    def before_epoch(self): self.loss_sum, self.n = 0., 0
+    def before_epoch(self):
+        self.loss_sum, self.n = 0., 0
+        self.learn.recorder.log[0] = self.epoch + 1  # fastai's progress table counts epochs from 1, as the record does
     def before_batch(self):
         if self.training: self.tb = time.perf_counter()
     def after_batch(self):
@@ -197,33 +199,96 @@ def run_config(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:
                 model_kwargs=model_kwargs or {}, rule_kwargs=rule_kwargs or {})
 
 # %% ../nbs/04_train.ipynb #73df7848
-def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
-              width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
-              split:str='test', n_train:int|None=None, out=None, data=None, quiet:bool=True, force:bool=False,
-              model_kwargs:dict|None=None, rule_kwargs:dict|None=None, n_valid:int|None=None) -> dict:
-    "Train one configuration with the paper's protocol; write and return its run record."
+def plan_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
+             width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
+             split:str='test', n_train:int|None=None, out=None, data=None, model_kwargs:dict|None=None,
+             rule_kwargs:dict|None=None, n_valid:int|None=None) -> dict:
+    "What a run settles before any work: the checked configuration, its data (folder, layout, fingerprint) and its record's file."
     config = run_config(model=model, setting=setting, rule=rule, dataset=dataset, img_size=img_size, width=width, epochs=epochs, lr=lr,
                         bs=bs, seed=seed, skips=skips, aug=aug, split=split, n_train=n_train, n_valid=n_valid,
                         model_kwargs=model_kwargs, rule_kwargs=rule_kwargs)
     root = find_data(dataset, data)
-    fp = data_fingerprint(root, DATASETS[dataset]['splits'])
-    fn = Path(out)/f"{run_name(config)}.json" if out else None
-    if fn and not force and (old := read_record(fn)) is not None: return _same_run(old, config, fp, fn)
-    if out: check_writable(out)
-    cb = get_rule(rule, seed=seed, **config['rule_kwargs'])  # the run's seed draws the rule's feedback
-    if seed is not None: set_seed(seed, reproducible=True)  # the initial weights too: the model is built here, before the learner
-    m = get_model(model, num_classes=10, img_size=img_size, width=width, skips=skips, **config['model_kwargs'])
+    lay = check_layout(root, folder_splits(root)); fp = data_fingerprint(root, layout=lay)
+    config['dataset'] = data_label(dataset, root, fp['classes'])  # a folder of your own is named by its folder
+    return dict(config=config, root=root, layout=lay, data=fp, fn=Path(out)/f"{run_name(config)}.json" if out else None)
+
+# %% ../nbs/04_train.ipynb #4cb24fc9
+def _reuse(plan, save):
+    "The existing record of `plan`, checked to be the same run (and to have its weights when `save` asks for them); None if there is none."
+    if (old := read_record(plan['fn'])) is None: return None
+    _same_run(old, plan['config'], plan['data'], plan['fn'])
+    if save and not weights_file(plan['fn']).exists():
+        raise ValueError(f"{plan['fn']} exists without saved weights. Fix: --force --save to train it again and keep them.")
+    return old
+
+# %% ../nbs/04_train.ipynb #88ce7b9d
+def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False) -> dict:
+    "Train the run `plan_run` planned (or return its existing record); write and return its record, and its weights if `save`."
+    config, fn = plan['config'], plan['fn']
+    if save and fn is None: raise ValueError("--save keeps the weights beside the record: give an --out folder.")
+    if fn and not force and (old := _reuse(plan, save)) is not None: return old
+    if fn: check_writable(fn.parent)
+    cb = get_rule(config['rule'], seed=config['seed'], **config['rule_kwargs'])  # the run's seed draws the rule's feedback
+    if config['seed'] is not None: set_seed(config['seed'], reproducible=True)  # the initial weights too: the model is built here
+    m = _run_model(config, len(plan['data']['classes']))
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dls = get_dls(dataset, size=img_size, bs=bs, split=split, seed=seed, n_train=n_train, n_valid=n_valid, path=root, aug=aug, device=device)
-    learn = bnn_learner(m, dls, setting, lr=lr, seed=seed, rule=cb, cbs=[rec := RunRecorder()])
+    dls = get_dls(str(plan['root']), size=config['img_size'], bs=config['bs'], split=config['split'], seed=config['seed'],
+                  n_train=config['n_train'], n_valid=config['n_valid'], aug=config['aug'], device=device, layout=plan['layout'])
+    learn = bnn_learner(m, dls, config['setting'], lr=config['lr'], seed=config['seed'], rule=cb, cbs=[rec := RunRecorder()])
     env = environment()
     with ExitStack() as ctx:
         if quiet: ctx.enter_context(learn.no_bar()); ctx.enter_context(learn.no_logging())
-        learn.fit(epochs)
-    record = dict(name=run_name(config), config=config, data=fp, argv=sys.argv, **rec.summary(), params=sum(p.numel() for p in m.parameters()),
-                  env=env, finished=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
+        learn.fit(config['epochs'])
+    record = dict(name=run_name(config), config=config, data=plan['data'], argv=sys.argv, **rec.summary(),
+                  params=sum(p.numel() for p in m.parameters()), env=env, finished=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
+    if save: _save_weights(m, weights_file(fn)); record['weights'] = weights_file(fn).name
     if fn: write_atomic(fn, json.dumps(record, indent=1))
     return record
+
+# %% ../nbs/04_train.ipynb #43fa4a03
+def _run_model(config:dict, n_classes:int) -> nn.Module:
+    "The (not yet binarized) model of run `config`, with one output per class of its data."
+    return get_model(config['model'], num_classes=n_classes, img_size=config['img_size'], width=config['width'], skips=config['skips'],
+                     **config['model_kwargs'])
+
+# %% ../nbs/04_train.ipynb #a0e7ed83
+def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
+              width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
+              split:str='test', n_train:int|None=None, out=None, data=None, quiet:bool=True, force:bool=False,
+              model_kwargs:dict|None=None, rule_kwargs:dict|None=None, n_valid:int|None=None, save:bool=False) -> dict:
+    "Train one configuration with the paper's protocol; write and return its run record (and keep its weights if `save`)."
+    kw = {k: v for k, v in locals().items() if k not in ('quiet', 'force', 'save')}
+    return fit_plan(plan_run(**kw), quiet=quiet, force=force, save=save)
+
+# %% ../nbs/04_train.ipynb #d6c58945
+def weights_file(record_file) -> Path:
+    "Where `save=True` keeps the weights of the run recorded in `record_file`."
+    return Path(record_file).with_suffix('.pth')
+
+def _save_weights(model, fn):
+    tmp = Path(f'{fn}.{os.getpid()}.tmp'); torch.save(model.state_dict(), tmp); os.replace(tmp, fn)  # atomic
+
+def _load_weights(model, state):
+    "Load `state` into `model`, first adding the buffers a rule adds in training (feedback matrices)."
+    for k in state.keys() - model.state_dict().keys():
+        mod, _, name = k.rpartition('.'); model.get_submodule(mod).register_buffer(name, torch.zeros_like(state[k]))
+    model.load_state_dict(state)
+
+# %% ../nbs/04_train.ipynb #552f6041
+def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) -> Learner:
+    "A `Learner` with the weights kept with run `record_file` (`save=True`), on its test set (or the data set `data`, a folder or a name)."
+    fn = Path(record_file); w = weights_file(fn)
+    if (rec := read_record(fn)) is None: raise FileNotFoundError(f"{fn} is not a run record: give the .json file bnn_train wrote.")
+    if not w.exists(): raise FileNotFoundError(f"{w} is missing: the run was trained without --save. Fix: bnn_train ... --force --save.")
+    c = rec['config']; where = data or (rec.get('data') or {}).get('path') or c['dataset']
+    dls = get_dls(str(where), size=c['img_size'], bs=bs or c['bs'], seed=c['seed'], n_train=bs or c['bs'],  # the training split is not used
+                  n_valid=c['n_valid'] if n_valid is None and data is None else n_valid)
+    if len(dls.vocab) != len(rec['data']['classes']):
+        raise ValueError(f"{where} has {len(dls.vocab)} classes, the run {len(rec['data']['classes'])}: evaluate it on data with its classes.")
+    m = _run_model(c, len(rec['data']['classes']))
+    learn = bnn_learner(m, dls, c['setting'], lr=c['lr'], seed=None)
+    _load_weights(m, torch.load(w, map_location=dls.device or 'cpu', weights_only=True))
+    return learn
 
 # %% ../nbs/04_train.ipynb #8ec3bae9
 @call_parse
@@ -232,7 +297,7 @@ def bnn_train(
     weights:str='binary',  # float or binary
     acts:str='binary',  # float or binary
     rule:str='bp',  # learning rule
-    dataset:str='imagenette',  # imagenette or cifar10
+    dataset:str='imagenette',  # imagenette, cifar10, or the path of your own folder (train/ and val/ or valid/, a folder per class)
     img_size:int=32,  # image size in pixels
     width:float=0.25,  # width multiplier
     epochs:int=8,  # epochs
@@ -247,9 +312,10 @@ def bnn_train(
     depth:int=None,  # MLP-Mixer depth
     dim:int=None,  # MLP-Mixer dim (before width)
     head:str=None,  # VGG-19 classifier: torchvision (default) or linear (one layer)
-    data:str=None,  # data folder (default: $BNN_DATA, ../shared/data, ~/.fastai/data, download)
+    data:str=None,  # where to find --dataset (default: $BNN_DATA if set, else ../shared/data, ~/.fastai/data, download)
     out:str='runs',  # folder for the run record
     force:bool=False,  # retrain even if the record exists
+    save:bool=False,  # keep the trained weights beside the record (<name>.pth; load_run reads them)
     quiet:bool=False,  # no progress bars (none either when the output is not a terminal)
 ):
     "Train one configuration with the paper's protocol and write its run record."
@@ -258,9 +324,9 @@ def bnn_train(
     try:
         kw = dict(model=model, setting=setting_name(weights, acts), rule=rule, dataset=dataset, img_size=img_size, width=width, epochs=epochs,
                   lr=lr, bs=bs, seed=seed, skips=not no_skips, aug=aug, split=split, n_train=n_train, model_kwargs=mk)
-        fn = Path(out)/f"{run_name(run_config(**kw))}.json"
+        plan = plan_run(**kw, out=out, data=data); fn = plan['fn']
         existed = not force and is_record(fn)
-        r = train_run(**kw, out=out, data=data, quiet=quiet or not sys.stdout.isatty(), force=force)
+        r = fit_plan(plan, quiet=quiet or not sys.stdout.isatty(), force=force, save=save)
     except (FileNotFoundError, ValueError, OSError, TypeError) as e: sys.exit(f"bnn_train: error: {e}")
     if existed: print(f"{r['name']}: exists, skipped (best test accuracy {100*r['best_test_acc']:.1f} %) -> {fn}; --force trains it again")
     else: print(f"{r['name']}: best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "

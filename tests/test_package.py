@@ -1,5 +1,5 @@
 "Plain tests of the exported package: what a user of `bnn_study` (not of the notebooks) relies on."
-import configparser, subprocess, sys
+import json, configparser, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from torch import nn
@@ -64,7 +64,7 @@ def test_quickstart_cli_bad_data_is_one_line():
     r = _cli('bnn_quickstart', '--data', '/no/such/folder', '--quiet')
     assert r.returncode != 0
     assert 'Traceback' not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith('bnn_quickstart: error: /no/such/folder is not a imagenette folder')
+    assert r.stderr.strip().splitlines()[-1].startswith('bnn_quickstart: error: /no/such/folder is not an imagenette folder')
 
 def test_models_by_name_and_unknown_name():
     from bnn_study.models import get_model
@@ -107,7 +107,7 @@ def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
     monkeypatch.setattr(d, '_local_roots', lambda: [])
     monkeypatch.delenv('BNN_DATA', raising=False)
     monkeypatch.setattr(d, 'untar_data', lambda url: calls.append(url) or fake)
-    assert d.find_data('imagenette') == fake
+    assert d.find_data('imagenette') == fake.resolve()
     assert calls == [d.URLs.IMAGENETTE_320]
 
 @pytest.mark.parametrize('script,args,msg', [
@@ -118,7 +118,7 @@ def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
     ('bnn_bench', ['--rules', 'bp,magic', '--models', 'vgg19_bn', '--img-size', '32', '--width', '0.125'], 'bnn_bench: error: '),
     ('bnn_train', ['--model', 'mobilenet_v2', '--head', 'linear'], 'bnn_train: error: --head applies to vgg19_bn only, not mobilenet_v2'),
     ('bnn_train', ['--head', 'mlp', '--quiet'], "bnn_train: error: Unknown VGG head 'mlp'"),
-    ('bnn_headline', ['--data', '/no/such/folder'], 'bnn_headline: error: /no/such/folder is not a imagenette folder'),
+    ('bnn_headline', ['--data', '/no/such/folder'], 'bnn_headline: error: /no/such/folder is not an imagenette folder'),
     ('bnn_train', ['--width', '0'], 'bnn_train: error: --width 0 trains nothing'),
     ('bnn_train', ['--n-train', '-5'], 'bnn_train: error: --n-train -5 trains nothing'),
     ('bnn_train', ['--n-train', '10', '--bs', '64'], 'bnn_train: error: --n-train 10 trains nothing'),
@@ -151,3 +151,56 @@ def test_bnn_train_log_has_no_bars_and_a_reused_run_says_so(tmp_path):
     assert 'best test accuracy' in first.stdout and 'exists, skipped' not in first.stdout
     again = _cli('bnn_train', *args)
     assert again.returncode == 0 and 'exists, skipped' in again.stdout, again.stdout + again.stderr
+
+
+def _toy(root, n_classes, valid='valid', n_train=8, n_valid=2, size=32):
+    "An image folder data set of `n_classes` plain-colour classes in fastai's train/ + valid/ layout."
+    import numpy as np
+    from PIL import Image
+    for k in range(n_classes):
+        for split, n in (('train', n_train), (valid, n_valid)):
+            (root/split/f'c{k:02d}').mkdir(parents=True, exist_ok=True)
+            for i in range(n): Image.fromarray(np.full((size, size, 3), 20 * k + i, np.uint8)).save(root/split/f'c{k:02d}'/f'{i}.png')
+    return root
+
+def test_own_folder_with_12_classes_trains_a_12_way_model(tmp_path):
+    data = _toy(tmp_path/'my_birds', 12)
+    r = _cli('bnn_train', '--dataset', str(data), '--width', '0.125', '--epochs', '1', '--bs', '16', '--out', str(tmp_path/'runs'), '--save')
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(next((tmp_path/'runs').glob('*.json')).read_text())
+    assert rec['config']['dataset'] == 'my_birds' and '_my_birds32px_' in rec['name']
+    assert rec['data']['classes'] == [f'c{k:02d}' for k in range(12)] and rec['data']['images'] == dict(train=96, valid=24)
+    w = torch.load(tmp_path/'runs'/f"{rec['name']}.pth", weights_only=True)
+    assert w['classifier.6.weight'].shape[0] == 12  # a 12-way head, from the data
+
+def test_bnn_data_that_does_not_hold_the_data_is_an_error(tmp_path):
+    import os
+    exe = Path(sys.executable).parent/'bnn_train'
+    r = subprocess.run([str(exe), '--epochs', '1'], capture_output=True, text=True, timeout=300, env=dict(os.environ, BNN_DATA=str(tmp_path)))
+    assert r.returncode != 0 and 'Traceback' not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f'bnn_train: error: BNN_DATA={tmp_path} is not an imagenette folder'), r.stderr
+
+def test_saved_dfa_run_loads_with_its_feedback_and_scores_as_recorded(tmp_path):
+    from bnn_study.train import load_run
+    data = _toy(tmp_path/'toy', 3, valid='val', n_train=16, n_valid=8)
+    r = _cli('bnn_train', '--dataset', str(data), '--rule', 'dfa', '--width', '0.125', '--epochs', '1', '--bs', '16', '--seed', '2',
+             '--out', str(tmp_path/'runs'), '--save')
+    assert r.returncode == 0, r.stderr
+    fn = next((tmp_path/'runs').glob('*.json')); rec = json.loads(fn.read_text())
+    learn = load_run(fn)
+    saved = torch.load(fn.with_suffix('.pth'), weights_only=True)
+    feedback = [k for k in saved if k.endswith('dfa_B')]
+    assert feedback and all(torch.equal(learn.model.get_buffer(k), saved[k]) for k in feedback)
+    assert abs(learn.validate()[1] - rec['final_test_acc']) < 1e-6
+    label, idx, probs = learn.predict(data/'val'/'c01'/'0.png')
+    assert label in ('c00', 'c01', 'c02') and probs.shape == (3,)
+    again = _cli('bnn_train', '--dataset', str(data), '--rule', 'dfa', '--width', '0.125', '--epochs', '1', '--bs', '16', '--seed', '2',
+                 '--out', str(tmp_path/'runs'), '--save')
+    assert again.returncode == 0 and 'exists, skipped' in again.stdout
+    with pytest.raises(ValueError, match='has 12 classes, the run 3'): load_run(fn, data=_toy(tmp_path/'other', 12, valid='val'))
+
+def test_sweep_refuses_data_that_is_not_imagenette(tmp_path):
+    data = _toy(tmp_path/'my_birds', 3, valid='val')
+    r = _cli('bnn_sweep', '--experiment', 'T2', '--data', str(data), '--dry-run', '--out', str(tmp_path/'out'))
+    assert r.returncode != 0 and 'Traceback' not in r.stderr
+    assert "does not hold ImageNette's 10 classes (it has 3)" in r.stderr.strip().splitlines()[-1], r.stderr
