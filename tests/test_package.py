@@ -204,3 +204,12 @@ def test_sweep_refuses_data_that_is_not_imagenette(tmp_path):
     r = _cli('bnn_sweep', '--experiment', 'T2', '--data', str(data), '--dry-run', '--out', str(tmp_path/'out'))
     assert r.returncode != 0 and 'Traceback' not in r.stderr
     assert "does not hold ImageNette's 10 classes (it has 3)" in r.stderr.strip().splitlines()[-1], r.stderr
+
+def test_progress_table_counts_epochs_from_1(capsys):
+    from bnn_study.train import bnn_learner, RunRecorder
+    from bnn_study.models import get_model
+    learn = bnn_learner(get_model('vgg19_bn', width=0.125, img_size=32, head='linear'), synthetic_dls(64, 32, size=32, bs=32), 'both',
+                        cbs=[RunRecorder()])
+    with learn.no_bar(): learn.fit(2)
+    rows = [l for l in capsys.readouterr().out.splitlines() if l.startswith('[')]
+    assert [r.split(',')[0] for r in rows] == ['[1', '[2'], rows
