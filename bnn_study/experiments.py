@@ -207,6 +207,13 @@ def _work(cs, p, out, seeds, log=print, threads=None, data=None, n_valid=None):
 # %% ../nbs/20_experiments.ipynb #dfe01c3a
 def _log(msg): print(time.strftime('%H:%M:%S'), f'[{os.getpid()}]', msg, flush=True)
 
+def _ray_engine():
+    "`ray_sweep` (notebook 21), or a one-line error when Ray is not installed."
+    try: import ray
+    except ImportError: raise ValueError("--engine ray needs Ray: pip install -e '.[ray]' (or pip install 'ray>=2.60,<3').") from None
+    from bnn_study.distributed import ray_sweep
+    return ray_sweep
+
 def _check_paper_data(data):
     "The sweeps reproduce the paper's experiments: the data folder `data` must hold ImageNette's classes."
     root = find_data('imagenette', data)
@@ -215,7 +222,8 @@ def _check_paper_data(data):
                          f"Fix: train on your own folder with bnn_train --dataset {root}.")
 
 def sweep(experiment:str='T2', preset:str='cpu', seeds:int|None=None, out='results/cpu', dry_run:bool=False, workers:int=1,
-          models=None, rules=None, data=None, n_valid:int|None=None, **overrides) -> pd.DataFrame:
+          models=None, rules=None, data=None, n_valid:int|None=None, engine:str='local', cpus_per_run:float|None=None,
+          gpus_per_run:float=0., address:str|None=None, retries:int=2, **overrides) -> pd.DataFrame:
     "Run (or with `dry_run` list) every run of `experiment` under `preset`; return the aggregated results table."
     p = get_preset(preset, **overrides); seeds = seeds or p['seeds']
     check_values(epochs=p['epochs'], bs=p['bs'], n_train=p['n_train'], n_valid=n_valid)
@@ -224,9 +232,14 @@ def sweep(experiment:str='T2', preset:str='cpu', seeds:int|None=None, out='resul
     for kind, names, known in (('model', models, MODELS3), ('rule', rules, RULES)):
         if unknown := sorted(set(names or ()) - set(known)): raise ValueError(f"Unknown {kind}(s) {unknown}; known: {', '.join(known)}.")
     cs = [c for c in configs(experiment) if (not models or c.model in models) and (not rules or c.rule in rules)]
+    if engine not in ('local', 'ray'): raise ValueError(f"Unknown engine {engine!r}; choose 'local' (a process pool) or 'ray'.")
     if data is not None: _check_paper_data(data)
     if dry_run: return plan(cs, p, out, seeds, n_valid=n_valid)
-    if workers <= 1: _work(cs, p, out, seeds, _log, data=data, n_valid=n_valid)
+    if engine == 'ray':
+        ray_sweep = _ray_engine()
+        ray_sweep(cs, p, out, seeds, workers=workers, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, address=address,
+                  retries=retries, data=data, n_valid=n_valid, log=_log)
+    elif workers <= 1: _work(cs, p, out, seeds, _log, data=data, n_valid=n_valid)
     else:
         ctx, threads = multiprocessing.get_context('spawn'), max(1, (os.cpu_count() or 1) // workers)
         mod = importlib.import_module('bnn_study.experiments')  # the package's functions, which spawned processes can import
@@ -277,15 +290,21 @@ def bnn_sweep(
     seeds:int=None, # seeds per configuration (default: the preset's)
     out:str='results/cpu', # folder of run records, learning-rate selections and the table
     dry_run:store_true=False, # list the runs and their status, train nothing
-    workers:int=1, # worker processes sharing the CPU
+    workers:int=1, # runs at a time on this machine (local pool processes, or Ray tasks on a local cluster)
     models:str=None, # comma-separated subset of the models
     rules:str=None, # comma-separated subset of the rules
     epochs:int=None, # override the preset's epochs (quick checks)
     n_train:int=None, # override: train on this many images (quick checks)
     data:str=None, # data folder (default: found as in notebook 02)
+    engine:str='local', # local (a process pool on this machine) or ray (notebook 21)
+    cpus_per_run:float=None, # ray: CPUs per run (default: this machine's cores over --workers)
+    gpus_per_run:float=0., # ray: GPUs per run; a fraction lets several runs share one GPU
+    address:str=None, # ray: the cluster to join (e.g. auto); default: a local cluster for this sweep
+    retries:int=2, # ray: retries of a run whose worker process dies
 ):
     "Run one of the paper's experiments as a resumable sweep and print its results table."
     try: res = sweep(experiment, preset, seeds, out, dry_run, workers, models and models.split(','), rules and rules.split(','), data,
+                     engine=engine, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, address=address, retries=retries,
                      epochs=epochs, n_train=n_train)
     except (FileNotFoundError, ValueError, OSError, TypeError, RuntimeError) as e: sys.exit(f"bnn_sweep: error: {e}")
     with pd.option_context('display.width', 200, 'display.max_rows', 500): print(res.to_string(index=False) if len(res) else '(nothing yet)')

@@ -213,3 +213,23 @@ def test_progress_table_counts_epochs_from_1(capsys):
     with learn.no_bar(): learn.fit(2)
     rows = [l for l in capsys.readouterr().out.splitlines() if l.startswith('[')]
     assert [r.split(',')[0] for r in rows] == ['[1', '[2'], rows
+
+def test_ray_sweep_killed_and_resumed_loses_and_duplicates_nothing(tmp_path):
+    "A Ray sweep killed (SIGKILL, whole process group) after its first record, then started again: the other run only is trained."
+    import os, signal, time
+    pytest.importorskip('ray')
+    exe = Path(sys.executable).parent/'bnn_sweep'
+    args = [str(exe), '--engine', 'ray', '--experiment', 'T2', '--preset', 'quick', '--models', 'vgg19_bn', '--rules', 'bp,dfa',
+            '--epochs', '1', '--n-train', '128', '--workers', '1', '--out', str(tmp_path)]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    runs, t0 = tmp_path/'runs', time.time()
+    while not list(runs.glob('*.json')) and time.time() - t0 < 240 and first.poll() is None: time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL); first.wait()
+    kept = {f.name: f.read_text() for f in runs.glob('*.json')}
+    assert len(kept) == 1, (kept, first.stdout.read()[-2000:])
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    recs = {f.name: f.read_text() for f in runs.glob('*.json')}
+    assert len(recs) == 2 and all(recs[n] == t for n, t in kept.items())  # the first record untouched, not trained again
+    assert again.stdout.count('best test acc') == 1 and 'ray: 2 runs, 1 done, 1 submitted' in again.stdout, again.stdout
+    assert not list(tmp_path.rglob('*.tmp')) and not list(tmp_path.rglob('*.bad-*'))
