@@ -301,6 +301,7 @@ class TensorPairs:
     def __getitem__(self, i): return self.x[i], self.y[i]
     def subset(self, idxs): idxs = torch.as_tensor(idxs, dtype=torch.long); return TensorPairs(self.x[idxs], self.y[idxs])
     def new_empty(self): return self.subset([])  # what fastai's `Learner.export` keeps of a data set
+    def to(self, device): return TensorPairs(self.x.to(device), self.y.to(device))
 
 class TensorDL(DataLoader):
     "A fastai `DataLoader` over `TensorPairs` that builds each batch with one indexing operation."
@@ -381,6 +382,7 @@ def get_dls(name:str='imagenette', size:int=32, bs:int=64, split:str='test', pip
     tr_idx, va_idx = _subset(tr_idx, n_train, seed), _subset(va_idx, n_valid, seed)
     if pipeline == 'cached':
         tr, va = (_cached_pairs(root, s, i, size, lay) for s, i in ((tr_split, tr_idx), (va_split, va_idx)))
+        if device is not None and torch.device(device).type != 'cpu': tr, va = tr.to(device), va.to(device)  # uint8 images held on the GPU
         dls = _loaders(tr, va, bs, TensorDL, device, dict(after_batch=batch_aug(aug)), dict(after_batch=BatchAug(False)))
     else:
         tr, va = _jpeg_ds(root, tr_split, tr_idx, size, lay, True), _jpeg_ds(root, va_split, va_idx, size, lay, False)

@@ -46,10 +46,10 @@ def configs(experiment:str) -> list:
 # %% ../nbs/20_experiments.ipynb #104549da
 _MIXER_CPU = dict(patch_size=4, dim=128, depth=8)
 PRESETS = dict(
-    paper=dict(img_size=224, epochs=80, bs=64, aug='paper', seeds=5, lrs='paper', n_train=None,
+    paper=dict(img_size=224, epochs=80, bs=64, aug='paper', seeds=5, lrs='paper', n_train=None, device='gpu',
                models=dict(vgg19_bn=dict(width=1.), mobilenet_v2=dict(width=1.), mlp_mixer=dict(width=1.)),
                rules=dict(sigprop_tl=dict(paper_compat=True))),
-    cpu=dict(img_size=32, epochs=5, bs=64, aug='flip', seeds=3, lrs=(1e-3, 1e-4, 1e-5), n_train=None,
+    cpu=dict(img_size=32, epochs=5, bs=64, aug='flip', seeds=3, lrs=(1e-3, 1e-4, 1e-5), n_train=None, device='cpu',
              models=dict(vgg19_bn=dict(width=.25), mobilenet_v2=dict(width=.25), mlp_mixer=dict(width=1., model_kwargs=_MIXER_CPU)),
              rules=dict(sigprop_tl=dict(paper_compat=True))))
 
@@ -102,6 +102,10 @@ def _borrowed_lr(c:Config, src:dict) -> float|None:
 
 # %% ../nbs/20_experiments.ipynb #af3d6468
 PRESETS['cpu_sigprop_layer'] = dict(PRESETS['cpu'], rules=dict(sigprop_tl=dict(paper_compat=True, at='layer')))
+
+# %% ../nbs/20_experiments.ipynb #b8cd51e0
+PRESETS['gpu'] = dict(PRESETS['cpu'], img_size=64, epochs=8, aug='paper', lrs=(1e-3, 1e-4), device='gpu',
+                      models=dict(vgg19_bn=dict(width=1.), mobilenet_v2=dict(width=1.), mlp_mixer=dict(width=1., model_kwargs=dict(patch_size=8))))
 
 # %% ../nbs/20_experiments.ipynb #010659ad
 def _config_name(c:Config, p:dict) -> str:
@@ -214,6 +218,15 @@ def _ray_engine():
     from bnn_study.distributed import ray_sweep
     return ray_sweep
 
+def _gpu_estimate(todo:pd.DataFrame, p:dict) -> str:
+    "The line `--dry-run` prints for a GPU preset: the expected GPU time of the runs to do (notebook 21)."
+    from bnn_study.distributed import estimate_gpu_s
+    try: e = estimate_gpu_s(todo[todo.status == 'todo'], p)
+    except FileNotFoundError as err: return f"estimate: none ({err})"
+    return (f"estimate: {e['runs']} runs to do, {e['gpu_s'] / 60:.1f} GPU-minutes one after another at the step times measured on "
+            f"{e['device']} (scaled from 224 px by pixels and width squared, at least {1e3 * e['floor_s']:.0f} ms a step); runs sharing the "
+            "GPU overlap, so the wall time is lower")
+
 def _check_paper_data(data):
     "The sweeps reproduce the paper's experiments: the data folder `data` must hold ImageNette's classes."
     root = find_data('imagenette', data)
@@ -286,7 +299,7 @@ def results_table(out, cs:list, p:dict, seeds:int) -> pd.DataFrame:
 @call_parse
 def bnn_sweep(
     experiment:str='T2', # T1, T2, T3 or T5 (T4 is `bnn_bench`)
-    preset:str='cpu', # paper (the exact protocol), cpu (this study's CPU scale), quick (the main job's), cpu_vgg_linear, cpu_long or cpu_sigprop_layer (notebook 20)
+    preset:str='cpu', # paper (the exact protocol), cpu (this study's CPU scale), quick (the main job's), cpu_vgg_linear, cpu_long, cpu_sigprop_layer or gpu (T2 in one accelerator call)
     seeds:int=None, # seeds per configuration (default: the preset's)
     out:str='results/cpu', # folder of run records, learning-rate selections and the table
     dry_run:store_true=False, # list the runs and their status, train nothing
@@ -308,6 +321,7 @@ def bnn_sweep(
                      epochs=epochs, n_train=n_train)
     except (FileNotFoundError, ValueError, OSError, TypeError, RuntimeError) as e: sys.exit(f"bnn_sweep: error: {e}")
     with pd.option_context('display.width', 200, 'display.max_rows', 500): print(res.to_string(index=False) if len(res) else '(nothing yet)')
+    if dry_run and get_preset(preset)['device'] == 'gpu': print(_gpu_estimate(res, get_preset(preset, epochs=epochs, n_train=n_train)))
     if not dry_run and len(res): write_atomic(Path(out)/f'{experiment}_table.csv', res.to_csv(index=False))
     return res
 
