@@ -83,12 +83,12 @@ def finished(self:_Sweep, ref):
 
 # %% ../nbs/21_distributed.ipynb #4d0d2e36
 def ray_sweep(cs:list, p:dict, out, seeds:int, workers:int=1, cpus_per_run:float|None=None, gpus_per_run:float=0.,
-              address:str|None=None, retries:int=2, data=None, n_valid:int|None=None, log=print) -> int:
-    "Train every pending run of configurations `cs` under preset `p` as Ray tasks; return the number of runs done."
+              address:str|None=None, retries:int=2, data=None, n_valid:int|None=None, log=print, run=None) -> int:
+    "Train every pending run of configurations `cs` under preset `p` as Ray tasks (`run`, default `_ray_run`, trains one); return the runs done."
     import ray
     cpus = cpus_per_run or max(1, (os.cpu_count() or 1) // max(1, workers))
     started = _start_ray(address, None if address else int(cpus * max(1, workers)))
-    task = ray.remote(num_cpus=cpus, num_gpus=gpus_per_run, max_retries=retries)(_ray_run)
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus_per_run, max_retries=retries)(run or _ray_run)
     sw = _Sweep(p, out, seeds, task, max(1, int(cpus)), log, data=data, n_valid=n_valid)
     try:
         for c in cs: sw.add(Config._make(c))

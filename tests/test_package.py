@@ -234,3 +234,9 @@ def test_ray_sweep_killed_and_resumed_loses_and_duplicates_nothing(tmp_path):
     assert len(recs) == 2 and all(recs[n] == t for n, t in kept.items())  # the first record untouched, not trained again
     assert again.stdout.count('best test acc') == 1 and 'ray: 2 runs, 1 done, 1 submitted' in again.stdout, again.stdout
     assert not list(tmp_path.rglob('*.tmp')) and not list(tmp_path.rglob('*.bad-*'))
+
+def test_gpu_preset_dry_run_prints_its_expected_gpu_time(tmp_path):
+    r = _cli('bnn_sweep', '--experiment', 'T2', '--preset', 'gpu', '--dry-run', '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith('estimate: 75 runs to do, ') and 'GPU-minutes' in last and 'H100' in last, last
