@@ -240,3 +240,10 @@ def test_gpu_preset_dry_run_prints_its_expected_gpu_time(tmp_path):
     assert r.returncode == 0, r.stderr
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith('estimate: 75 runs to do, ') and 'GPU-minutes' in last and 'H100' in last, last
+
+def test_headline_writes_where_make_study_does_never_the_committed_results():
+    import inspect
+    from bnn_study.results import headline, bnn_headline
+    assert inspect.signature(headline).parameters['out'].default == 'runs/quick'
+    assert inspect.signature(bnn_headline.__wrapped__).parameters['out'].default in ('runs/quick', None)
+    assert 'bnn_headline --out runs/quick' in (ROOT/'Makefile').read_text()
