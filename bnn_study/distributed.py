@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from .data import _project_root
 from .train import train_run, is_record, load_records
-from .experiments import Config, configs, get_preset, run_kwargs, select_lr, _runs, _record_file, _fixed_lr
+from .experiments import Config, run_kwargs, select_lr, _runs, _record_file
 
 # %% ../nbs/21_distributed.ipynb #5f40b865
 def _ray_run(kw:dict, out:str, threads:int|None=None) -> dict:
