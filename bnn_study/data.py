@@ -358,9 +358,10 @@ def _loaders(train_ds, valid_ds, bs, cls, device, train_kw, valid_kw):
 def _cached_pairs(root, split, idxs, size, lay):
     "Images `idxs` of `split`: from the split's cache, or, for under half a split with no cache yet, decoded alone and not cached."
     files, labels, _ = lay[split]
-    if 2 * len(idxs) < len(files) and not _cache_file(root, split, size, files).exists():
+    fn = _cache_file(root, split, size, files)  # one pass of stat calls over the split
+    if 2 * len(idxs) < len(files) and not fn.exists():
         return TensorPairs(_decode([files[i] for i in idxs], size), torch.tensor([labels[i] for i in idxs]))
-    c = cached_split(root, split, size, lay[split])
+    c = (fn.exists() and _load_cache(fn)) or cached_split(root, split, size, lay[split])
     return TensorPairs(c['x'], c['y']).subset(idxs)
 
 def _jpeg_ds(root, split, idxs, size, lay, train):
