@@ -7,7 +7,6 @@ import bnn_study
 from bnn_study.core import sign, sign_ste
 from bnn_study.binarize import binarize, bnn_summary, BinaryConv2d, Sign
 from bnn_study.data import find_data, get_dls, synthetic_dls
-
 ROOT = Path(__file__).resolve().parents[1]
 
 def test_version_matches_settings():
@@ -75,7 +74,7 @@ def test_models_by_name_and_unknown_name():
         get_model('resnet')
 
 def test_train_run_record_and_resume(tmp_path):
-    from bnn_study.train import train_run
+    from bnn_study.runs import train_run
     kw = dict(img_size=32, width=0.125, epochs=1, n_train=128, out=tmp_path, aug='flip')
     r = train_run('vgg19_bn', 'both', **kw)
     assert r['config']['setting'] == 'both' and 0 <= r['best_test_acc'] <= 1 and r['env']['torch']
@@ -83,7 +82,7 @@ def test_train_run_record_and_resume(tmp_path):
     assert train_run('vgg19_bn', 'both', **kw) == r
 
 def test_bnn_train_bad_arguments_are_one_line_errors():
-    from bnn_study.train import setting_name
+    from bnn_study.runs import setting_name
     with pytest.raises(ValueError, match="Precision must be 'float' or 'binary'"): setting_name('ternary', 'binary')
     r = _cli('bnn_train', '--model', 'resnet', '--img-size', '32', '--quiet')  # dashed option names are accepted
     assert r.returncode != 0 and 'Traceback' not in r.stderr
@@ -91,11 +90,11 @@ def test_bnn_train_bad_arguments_are_one_line_errors():
 
 def test_every_rule_is_registered_and_is_a_callback():
     from fastai.callback.core import Callback
-    from bnn_study.train import get_rule
+    from bnn_study.rules.all import get_rule
     assert get_rule('bp') is None
-    for name in ('bp_lean', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'):
+    for name in ('bp_lean', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl', 'fa'):
         assert isinstance(get_rule(name), Callback), name
-    with pytest.raises(ValueError, match="choose one of \\['bp', 'bp_lean', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'\\]"):
+    with pytest.raises(ValueError, match="choose one of \\['bp', 'bp_lean', 'dfa', 'dfa_lowmem', 'drtp', 'hsic', 'sigprop_tl'"):
         get_rule('pepita')
 
 def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
@@ -182,7 +181,7 @@ def test_bnn_data_that_does_not_hold_the_data_is_an_error(tmp_path):
     assert r.stderr.strip().splitlines()[-1].startswith(f'bnn_train: error: BNN_DATA={tmp_path} is not an imagenette folder'), r.stderr
 
 def test_saved_dfa_run_loads_with_its_feedback_and_scores_as_recorded(tmp_path):
-    from bnn_study.train import load_run
+    from bnn_study.runs import load_run
     data = _toy(tmp_path/'toy', 3, valid='val', n_train=16, n_valid=8)
     r = _cli('bnn_train', '--dataset', str(data), '--rule', 'dfa', '--width', '0.125', '--epochs', '1', '--bs', '16', '--seed', '2',
              '--out', str(tmp_path/'runs'), '--save')
@@ -207,7 +206,7 @@ def test_sweep_refuses_data_that_is_not_imagenette(tmp_path):
     assert "does not hold ImageNette's 10 classes (it has 3)" in r.stderr.strip().splitlines()[-1], r.stderr
 
 def test_progress_table_counts_epochs_from_1(capsys):
-    from bnn_study.train import bnn_learner, RunRecorder
+    from bnn_study.learner import bnn_learner, RunRecorder
     from bnn_study.models import get_model
     learn = bnn_learner(get_model('vgg19_bn', width=0.125, img_size=32, head='linear'), synthetic_dls(64, 32, size=32, bs=32), 'both',
                         cbs=[RunRecorder()])
@@ -247,3 +246,20 @@ def test_headline_writes_where_make_study_does_never_the_committed_results():
     assert inspect.signature(headline).parameters['out'].default == 'runs/quick'
     assert inspect.signature(bnn_headline.__wrapped__).parameters['out'].default in ('runs/quick', None)
     assert 'bnn_headline --out runs/quick' in (ROOT/'Makefile').read_text()
+
+
+def _commands(text):
+    "The command lines (comments dropped) of every ```sh block in `text`."
+    import re
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    return [[l.split('#')[0].strip() for l in b.splitlines() if l.split('#')[0].strip()] for b in blocks]
+
+
+def test_readme_and_index_give_the_same_commands():
+    "The home page's commands are the README's: its first block is the README's first, and every other one is in the README."
+    nb = json.loads((ROOT/'nbs'/'index.ipynb').read_text())
+    index = _commands('\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown'))
+    readme = _commands((ROOT/'README.md').read_text())
+    assert index and readme
+    assert index[0] == readme[0]
+    assert {l for b in index for l in b} <= {l for b in readme for l in b}
