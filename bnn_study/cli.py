@@ -39,6 +39,7 @@ def bnn_train(
     out:str='runs',  # folder for the run record
     force:bool=False,  # retrain even if the record exists
     save:bool=False,  # keep the trained weights beside the record (<name>.pth; load_run reads them)
+    align_every:int=0,  # every this many steps record the rule's update against BP's gradient per layer (notebook 06); 0: off
     quiet:bool=False,  # no progress bars (none either when the output is not a terminal)
 ):
     "Train one configuration with the paper's protocol and write its run record."
@@ -49,7 +50,7 @@ def bnn_train(
                   lr=lr, bs=bs, seed=seed, skips=not no_skips, aug=aug, split=split, n_train=n_train, model_kwargs=mk)
         plan = plan_run(**kw, out=out, data=data); fn = plan['fn']
         existed = not force and is_record(fn)
-        r = fit_plan(plan, quiet=quiet or not sys.stdout.isatty(), force=force, save=save)
+        r = fit_plan(plan, quiet=quiet or not sys.stdout.isatty(), force=force, save=save, align_every=align_every)
     except (FileNotFoundError, ValueError, OSError, TypeError) as e: sys.exit(f"bnn_train: error: {e}")
     if existed: print(f"{r['name']}: exists, skipped (best test accuracy {100*r['best_test_acc']:.1f} %) -> {fn}; --force trains it again")
     else: print(f"{r['name']}: best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "

@@ -86,7 +86,7 @@ def run_kwargs(c:Config, p:dict, lr:float, seed:int, split:str='test', **kwargs)
     m = p['models'][c.model]
     return dict(model=c.model, setting=c.setting, rule=c.rule, skips=c.skips, img_size=p['img_size'], width=m['width'],
                 epochs=p['epochs'], lr=lr, bs=p['bs'], seed=seed, aug=p['aug'], split=split, n_train=p['n_train'],
-                model_kwargs=m.get('model_kwargs'), rule_kwargs=p['rules'].get(c.rule), **kwargs)
+                model_kwargs=m.get('model_kwargs'), rule_kwargs=p['rules'].get(c.rule), **({'align_every': p['align_every']} if p.get('align_every') else {}), **kwargs)
 
 def record_path(out, kw) -> Path:
     cfg = dict(kw, dataset='imagenette')

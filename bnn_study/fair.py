@@ -7,12 +7,9 @@ __all__ = ['BP_FAMILY', 'LOCAL_RULES', 'SAME_UPDATES', 'BP_1BIT_BARS', 'cost_tab
            'bar_check']
 
 # %% ../nbs/41_fair.ipynb #296f5df5
-import json, math
-from pathlib import Path
+import math
 import pandas as pd, matplotlib.pyplot as plt
 from scipy import stats
-from .models import MODEL_NAMES
-from .results import study_table
 
 # %% ../nbs/41_fair.ipynb #464970b8
 BP_FAMILY = ('bp', 'bp_lean', 'bp_1bit', 'bp_ckpt', 'bp_1bit_ckpt', 'bp_accum')  # the rules that compute BP's updates (bp_accum: up to batch norm)

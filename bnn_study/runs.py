@@ -20,6 +20,7 @@ from .binarize import check_setting
 from .data import get_dls, find_data, data_fingerprint, data_label, folder_splits, check_layout
 from .models import get_model
 from .learner import bnn_learner, RunRecorder
+from .alignment import Alignment
 from .rules.all import get_rule
 
 # %% ../nbs/20_runs.ipynb #a889077c
@@ -122,20 +123,20 @@ def plan_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:st
     return dict(config=config, root=root, layout=lay, data=fp, fn=Path(out)/f"{run_name(config)}.json" if out else None)
 
 # %% ../nbs/20_runs.ipynb #4cb24fc9
-def _reuse(plan, save):
+def _reuse(plan, save, align_every=0):
     "The existing record of `plan`, checked to be the same run (and to have its weights when `save` asks for them); None if there is none."
     if (old := read_record(plan['fn'])) is None: return None
     _same_run(old, plan['config'], plan['data'], plan['fn'])
     if save and not weights_file(plan['fn']).exists():
         raise ValueError(f"{plan['fn']} exists without saved weights. Fix: --force --save to train it again and keep them.")
-    return old
+    return None if align_every and 'alignment' not in old else old  # asked for diagnostics it lacks: train again
 
 # %% ../nbs/20_runs.ipynb #88ce7b9d
-def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False) -> dict:
+def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False, align_every:int=0) -> dict:
     "Train the run `plan_run` planned (or return its existing record); write and return its record, and its weights if `save`."
     config, fn = plan['config'], plan['fn']
     if save and fn is None: raise ValueError("--save keeps the weights beside the record: give an --out folder.")
-    if fn and not force and (old := _reuse(plan, save)) is not None: return old
+    if fn and not force and (old := _reuse(plan, save, align_every)) is not None: return old
     if fn: check_writable(fn.parent)
     cb = get_rule(config['rule'], seed=config['seed'], **config['rule_kwargs'])  # the run's seed draws the rule's feedback
     if config['seed'] is not None: set_seed(config['seed'], reproducible=True)  # the initial weights too: the model is built here
@@ -143,13 +144,15 @@ def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False) -> d
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dls = get_dls(str(plan['root']), size=config['img_size'], bs=config['bs'], split=config['split'], seed=config['seed'],
                   n_train=config['n_train'], n_valid=config['n_valid'], aug=config['aug'], device=device, layout=plan['layout'])
-    learn = bnn_learner(m, dls, config['setting'], lr=config['lr'], seed=config['seed'], rule=cb, cbs=[rec := RunRecorder()])
+    learn = bnn_learner(m, dls, config['setting'], lr=config['lr'], seed=config['seed'], rule=cb,
+                        cbs=[rec := RunRecorder()] + ([al := Alignment(align_every)] if align_every else []))
     env = environment()
     with ExitStack() as ctx:
         if quiet: ctx.enter_context(learn.no_bar()); ctx.enter_context(learn.no_logging())
         learn.fit(config['epochs'])
     record = dict(name=run_name(config), config=config, data=plan['data'], argv=sys.argv, **rec.summary(),
                   params=sum(p.numel() for p in m.parameters()), env=env, finished=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
+    if align_every: record['alignment'] = al.summary()
     if save: _save_weights(m, weights_file(fn)); record['weights'] = weights_file(fn).name
     if fn: write_atomic(fn, json.dumps(record, indent=1))
     return record
@@ -164,10 +167,10 @@ def _run_model(config:dict, n_classes:int) -> nn.Module:
 def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:str='imagenette', img_size:int=32,
               width:float=0.25, epochs:int=8, lr:float=1e-3, bs:int=64, seed:int=0, skips:bool=True, aug:str='paper',
               split:str='test', n_train:int|None=None, out=None, data=None, quiet:bool=True, force:bool=False,
-              model_kwargs:dict|None=None, rule_kwargs:dict|None=None, n_valid:int|None=None, save:bool=False) -> dict:
-    "Train one configuration with the paper's protocol; write and return its run record (and keep its weights if `save`)."
-    kw = {k: v for k, v in locals().items() if k not in ('quiet', 'force', 'save')}
-    return fit_plan(plan_run(**kw), quiet=quiet, force=force, save=save)
+              model_kwargs:dict|None=None, rule_kwargs:dict|None=None, n_valid:int|None=None, save:bool=False, align_every:int=0) -> dict:
+    "Train one configuration with the paper's protocol; write and return its run record (and keep its weights if `save`; `align_every`: notebook 06's diagnostics)."
+    kw = {k: v for k, v in locals().items() if k not in ('quiet', 'force', 'save', 'align_every')}
+    return fit_plan(plan_run(**kw), quiet=quiet, force=force, save=save, align_every=align_every)
 
 # %% ../nbs/20_runs.ipynb #d6c58945
 def weights_file(record_file) -> Path:

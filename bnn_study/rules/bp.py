@@ -82,17 +82,17 @@ class FrozenNorms:
 class BPCheckpoint(Callback):
     "BP with activation checkpointing: the model runs as its blocks, each keeping only its input and recomputed in the backward pass."
     order = 5
-    def setup(self, model:nn.Module): self.model, self.blocks = model, model_blocks(model); return model
+    def setup(self, model:nn.Module): self.net, self.units = model, model_blocks(model); return model
     def run(self, x):
         "The model's forward pass, block by block under checkpointing."
-        for b in self.blocks:
+        for b in self.units:
             x = checkpoint(b, x, use_reentrant=False, context_fn=lambda b=b: (nullcontext(), FrozenNorms(b)))
         return x
     def before_fit(self): self.setup(self.learn.model)
     def before_batch(self):
         if self.training: self.learn.model = self.run
-    def after_pred(self): self.learn.model = self.model
-    def after_cancel_batch(self): self.learn.model = self.model
+    def after_pred(self): self.learn.model = self.net
+    def after_cancel_batch(self): self.learn.model = self.net
 
 # %% ../../nbs/18_rules.bp.ipynb #8bcab59c
 class BP1BitCheckpoint(BPCheckpoint):
