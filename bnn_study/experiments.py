@@ -107,6 +107,9 @@ PRESETS['cpu_sigprop_layer'] = dict(PRESETS['cpu'], rules=dict(sigprop_tl=dict(p
 # %% ../nbs/30_experiments.ipynb #15ec5dd8
 PRESETS['cpu_bp_variants'] = dict(PRESETS['cpu'], lrs=dict(preset='cpu', out='results/cpu', rule='bp'))
 
+# %% ../nbs/30_experiments.ipynb #f7e1ad61
+PRESETS['cpu_atlas'] = dict(PRESETS['cpu'], lrs=dict(preset='cpu', out='results/cpu'), align_every=25)
+
 # %% ../nbs/30_experiments.ipynb #b8cd51e0
 PRESETS['gpu'] = dict(PRESETS['cpu'], img_size=64, epochs=8, aug='paper', lrs=(1e-3, 1e-4), device='gpu',
                       models=dict(vgg19_bn=dict(width=1.), mobilenet_v2=dict(width=1.), mlp_mixer=dict(width=1., model_kwargs=dict(patch_size=8))))
@@ -302,7 +305,7 @@ def results_table(out, cs:list, p:dict, seeds:int) -> pd.DataFrame:
 @call_parse
 def bnn_sweep(
     experiment:str='T2', # T1, T2, T3 or T5 (T4 is `bnn_bench`)
-    preset:str='cpu', # paper (the exact protocol), cpu (this study's CPU scale), quick (the main job's), cpu_vgg_linear, cpu_long, cpu_sigprop_layer, cpu_bp_variants or gpu (T2 in one accelerator call)
+    preset:str='cpu', # paper (the exact protocol), cpu (this study's CPU scale), quick (the main job's), cpu_vgg_linear, cpu_long, cpu_sigprop_layer, cpu_bp_variants, cpu_atlas or gpu (T2 in one accelerator call)
     seeds:int=None, # seeds per configuration (default: the preset's)
     out:str='results/cpu', # folder of run records, learning-rate selections and the table
     dry_run:store_true=False, # list the runs and their status, train nothing
