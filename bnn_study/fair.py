@@ -14,7 +14,7 @@ from scipy import stats
 # %% ../nbs/41_fair.ipynb #464970b8
 BP_FAMILY = ('bp', 'bp_lean', 'bp_1bit', 'bp_ckpt', 'bp_1bit_ckpt', 'bp_accum')  # the rules that compute BP's updates (bp_accum: up to batch norm)
 LOCAL_RULES = ('drtp', 'hsic', 'sigprop_tl')  # the paper's memory-saving rules
-SAME_UPDATES = dict(bp_lean='bp', dfa_lowmem='dfa', bp_1bit_ckpt='bp_1bit')  # rules whose accuracy is another's by construction
+SAME_UPDATES = dict(bp_lean='bp', dfa_lowmem='dfa', bp_1bit='bp', bp_ckpt='bp', bp_1bit_ckpt='bp')  # the same updates, proved: the same accuracy
 
 def cost_table(bench_rows:list, t2:pd.DataFrame) -> pd.DataFrame:
     "Per model and rule: activation peak (MiB), step time (s), their ratios to naive BP, and T2 accuracy (mean, std, seeds, per-seed)."
@@ -23,9 +23,11 @@ def cost_table(bench_rows:list, t2:pd.DataFrame) -> pd.DataFrame:
     bp = b[b.rule == 'bp'].set_index('model')
     b = b.assign(peak_vs_bp=[r.peak_mib / bp.peak_mib[r.model] for r in b.itertuples()], step_vs_bp=[r.step_s / bp.step_s[r.model] for r in b.itertuples()])
     acc = t2.set_index(['model', 'rule'])
+    def _src(m, r): return r if (m, r) in acc.index else SAME_UPDATES.get(r, r)
     def _acc(m, r, k):
-        r = r if (m, r) in acc.index else SAME_UPDATES.get(r, r)
+        r = _src(m, r)
         return acc.loc[(m, r), k] if (m, r) in acc.index else (math.nan if k != 'accs' else [])
+    b = b.assign(acc_of=[_src(m, r) if (m, _src(m, r)) in acc.index else '' for m, r in zip(b.model, b.rule)])
     return b.assign(**{k: [_acc(m, r, k) for m, r in zip(b.model, b.rule)] for k in ('mean', 'std', 'n', 'accs')})
 
 # %% ../nbs/41_fair.ipynb #49c7dd2a
