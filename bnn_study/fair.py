@@ -62,7 +62,7 @@ def fair_verdict(ct:pd.DataFrame, max_slowdown:float=1.6) -> pd.DataFrame:
     rows = []
     for m, g in ct.groupby('model', sort=False):
         g = g.set_index('rule'); bp = g.loc['bp', 'accs'] if 'bp' in g.index else []
-        exact = {'bp', 'bp_lean', 'bp_1bit', 'bp_ckpt', 'bp_1bit_ckpt'}
+        exact = {'bp'} | {r for r, s in SAME_UPDATES.items() if s == 'bp'}
         fair = [r for r in BP_FAMILY if r in g.index and g.loc[r, 'step_vs_bp'] <= max_slowdown
                 and ((r in exact and not len(g.loc[r, 'accs'])) or _not_worse(g.loc[r, 'accs'], bp))]
         best = min(fair, key=lambda r: g.loc[r, 'peak_mib'])
