@@ -66,7 +66,7 @@ def get_preset(name:str, **overrides) -> dict:
 PRESETS['quick'] = dict(PRESETS['cpu'], epochs=2, seeds=1, lrs=(1e-3,))
 
 # %% ../nbs/30_experiments.ipynb #97b27293
-PRESETS['cpu_vgg_linear'] = dict(PRESETS['cpu'], models=dict(PRESETS['cpu']['models'], vgg19_bn=dict(width=.25, model_kwargs=dict(head='linear'))))
+PRESETS['cpu_vgg_linear'] = dict(PRESETS['cpu'], models=dict(PRESETS['cpu']['models'], vgg19_bn=dict(width=.25, model_kwargs=dict(head='linear'))), align_every=25)
 
 # %% ../nbs/30_experiments.ipynb #a04c3515
 _WA = dict(f32=('f32', 'f32'), weights=('binary', 'f32'), acts=('f32', 'binary'), both=('binary', 'binary'))  # weights, activations
