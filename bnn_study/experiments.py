@@ -86,7 +86,8 @@ def run_kwargs(c:Config, p:dict, lr:float, seed:int, split:str='test', **kwargs)
     m = p['models'][c.model]
     return dict(model=c.model, setting=c.setting, rule=c.rule, skips=c.skips, img_size=p['img_size'], width=m['width'],
                 epochs=p['epochs'], lr=lr, bs=p['bs'], seed=seed, aug=p['aug'], split=split, n_train=p['n_train'],
-                model_kwargs=m.get('model_kwargs'), rule_kwargs=p['rules'].get(c.rule), **({'align_every': p['align_every']} if p.get('align_every') else {}), **kwargs)
+                model_kwargs=m.get('model_kwargs'), rule_kwargs=p['rules'].get(c.rule), **kwargs,
+                **({'align_every': p['align_every']} if p.get('align_every') and split == 'test' else {}))  # diagnostics: test runs only
 
 def record_path(out, kw) -> Path:
     cfg = dict(kw, dataset='imagenette')
@@ -191,9 +192,10 @@ def lr_known(c, p, out) -> bool:
 def _same_record(fn, kw:dict) -> bool:
     "Whether `fn` holds a complete record of the run with `train_run` arguments `kw` (same configuration; the data is checked when it runs)."
     if not is_record(fn): return False
-    cfg = json.loads(json.dumps(run_config(**{k: v for k, v in kw.items() if k not in ('data', 'out', 'quiet', 'force')})))
-    have = json.loads(Path(fn).read_text())['config']
-    return all(have.get(k, v) == v for k, v in cfg.items())
+    cfg = json.loads(json.dumps(run_config(**{k: v for k, v in kw.items() if k not in ('data', 'out', 'quiet', 'force', 'align_every')})))
+    rec = json.loads(Path(fn).read_text())
+    if kw.get('align_every') and 'alignment' not in rec: return False  # asked for diagnostics the record lacks
+    return all(rec['config'].get(k, v) == v for k, v in cfg.items())
 
 def config_runs(c:Config, p:dict, out, seeds:int, **kwargs) -> list:
     "Every run of `c` as (arguments of `train_run`, done?: a complete record of that run exists); test runs have `lr=None` until the selection exists."
