@@ -6,8 +6,6 @@
 __all__ = ['alignment_frame', 'masked_frame', 'plot_alignment', 'plot_bp_gradients', 'reading']
 
 # %% ../nbs/42_atlas.ipynb #77ccef24
-import json, math
-from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt
 
 # %% ../nbs/42_atlas.ipynb #076291da

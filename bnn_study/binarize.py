@@ -13,6 +13,7 @@ import torch, pandas as pd
 from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
+from .core import CHUNK_LIMITS
 
 # %% ../nbs/01_binarize.ipynb #db0e5f1e
 class BinaryMixin:
@@ -30,11 +31,9 @@ class BinaryMixin:
     def extra_repr(self): return f"{super().extra_repr()}, ste={self.ste!r}"
 
 # %% ../nbs/01_binarize.ipynb #b03f5fca
-_CHUNK = 2**24  # at most this many weights of sign(w) (64 MB in float32) exist at once
-
 def _rows(w):
-    "Slices of `w`'s output rows, each holding at most `_CHUNK` weights (one slice for all but the largest layers)."
-    return chunks(len(w), w[0].numel(), _CHUNK)
+    "Slices of `w`'s output rows, each holding at most `CHUNK_LIMITS['sign_w']` weights (one slice for all but the largest layers)."
+    return chunks(len(w), w[0].numel(), CHUNK_LIMITS['sign_w'])
 
 def _ste_grad_(g, w, ste):
     "Multiply `g`, the gradient reaching sign(w), by the STE's derivative at `w`, in place, a chunk of rows at a time."
@@ -44,14 +43,11 @@ def _ste_grad_(g, w, ste):
     return g
 
 # %% ../nbs/01_binarize.ipynb #4e1528db
-_CONV_SPLIT = 2**25  # input values (128 MB in float32) above which a convolution runs a chunk of samples at a time
-_CONV_CHUNK = 2**22  # input values (16 MB) per chunk
-
 def conv_chunked(x, ws, b, conv):
     "`convolution(x, ws, b, *conv)`; for a very large `x`, a chunk of samples at a time, so the kernel's scratch copies stay chunk-sized."
-    if x.numel() <= _CONV_SPLIT: return torch.ops.aten.convolution(x, ws, b, *conv)
+    if x.numel() <= CHUNK_LIMITS['conv_split']: return torch.ops.aten.convolution(x, ws, b, *conv)
     item = x[0].numel() * max(1, ws.shape[0] // max(x.shape[1], 1))  # per sample: the input, or the output if it has more channels
-    parts = chunks(len(x), item, _CONV_CHUNK)
+    parts = chunks(len(x), item, CHUNK_LIMITS['conv_chunk'])
     if len(parts) == 1: return torch.ops.aten.convolution(x, ws, b, *conv)
     out = None
     for s in parts:

@@ -134,11 +134,11 @@ def _f1(t2):
     return ok, ev
 
 def _f2(t1, t2, vl=None):
-    bp, dfa = _get(t2, model='vgg19_bn', rule='bp'), _get(t2, model='vgg19_bn', rule='dfa')
+    bp = _get(t2, model='vgg19_bn', rule='bp')
     bw, ba = _get(t1, model='vgg19_bn', rule='bp', setting='weights'), _get(t1, model='vgg19_bn', rule='bp', setting='acts')
     oks = [None if math.isnan(bp) else bp < 15, None if len(t2[t2.model == 'vgg19_bn']) < 5 else _best(t2, model='vgg19_bn') == 'dfa',
            None if math.isnan(bw) else bw < 15, None if math.isnan(ba) else ba >= 15]
-    ev = [f"fully binary VGG-19: " + _say(welch(t2, 'dfa', 'bp', model='vgg19_bn')) + f", best rule {_best(t2, model='vgg19_bn')}",
+    ev = ["fully binary VGG-19: " + _say(welch(t2, 'dfa', 'bp', model='vgg19_bn')) + f", best rule {_best(t2, model='vgg19_bn')}",
           f"BP on VGG-19, binary weights only {bw:.1f} %, binary activations only {ba:.1f} %"]
     if vl is not None and len(vl):  # beyond the paper: the same row with a one-layer classifier
         bpl = _get(vl, model='vgg19_bn', rule='bp')

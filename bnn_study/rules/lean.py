@@ -11,6 +11,7 @@ from torch import nn
 from fastai.callback.core import Callback
 from ..core import chunks
 from ..binarize import BinaryMixin, Sign, conv_chunked, conv_spec
+from ..core import CHUNK_LIMITS
 
 # %% ../../nbs/10_rules.lean.ipynb #deb704b7
 def _bn_factor(bn:nn.BatchNorm2d) -> float:
@@ -36,12 +37,10 @@ def _route(ys:torch.Tensor, k:int, m:torch.Tensor) -> torch.Tensor:
     return found
 
 # %% ../../nbs/10_rules.lean.ipynb #aa745ac3
-_LEAN_CHUNK = 2**22  # values (16 MB in float32) per chunk of samples for the element-wise work and the weight gradient
-
 def _conv_backward(g, x, w, conv, mask):
     "`convolution_backward` of `g` at the output of `convolution(x, w, *conv)`, summed over chunks of samples when `x` is large."
     bias = [w.shape[0]] if mask[2] else None
-    parts = chunks(len(x), max(x[0].numel(), g[0].numel()), _LEAN_CHUNK)  # by the larger of input and gradient
+    parts = chunks(len(x), max(x[0].numel(), g[0].numel()), CHUNK_LIMITS['lean'])  # by the larger of input and gradient
     if len(parts) == 1: return torch.ops.aten.convolution_backward(g, x, w, bias, *conv, mask)
     gx, gw, gb = (torch.empty_like(x) if mask[0] else None), None, None
     for s in parts:
@@ -61,7 +60,7 @@ class ConvBNSign(torch.autograd.Function):
         y, mean, invstd = torch.ops.aten.native_batch_norm(c, gamma, beta, rm, rv, True, _bn_factor(bn), bn.eps)
         m = torch.empty(y.shape, dtype=torch.bool, device=y.device)
         out = y if k is None else y.new_empty(y.shape[:2] + (y.shape[2] // k, y.shape[3] // k))
-        for s in chunks(len(y), y[0].numel(), _LEAN_CHUNK):
+        for s in chunks(len(y), y[0].numel(), CHUNK_LIMITS['lean']):
             ys, ms = y[s], m[s]
             torch.ge(ys, -1, out=ms).logical_and_(ys.le(1))  # the straight-through mask |y| <= 1
             if k is None: ys.sign_().sub_(0.5).sign_()  # `sign` in place: +1 where y > 0, else -1
@@ -73,7 +72,7 @@ class ConvBNSign(torch.autograd.Function):
 # %% ../../nbs/10_rules.lean.ipynb #4410b07d
 def _bn_sign_grad(go, c, m, k, gamma, mean, invstd):
     "The gradient at the conv output `c`, from `go` at the piece's output; also the batch-norm weight and bias gradients."
-    C, parts = c.shape[1], chunks(len(c), c[0].numel(), _LEAN_CHUNK)
+    C, parts = c.shape[1], chunks(len(c), c[0].numel(), CHUNK_LIMITS['lean'])
     g = torch.empty_like(c)
     sg, sgc, dims, sh = c.new_zeros(C), c.new_zeros(C), (0, 2, 3), (1, C, 1, 1)
     for s in parts:

@@ -15,6 +15,7 @@ from fastai.callback.core import CancelBackwardException
 from ..core import chunks
 from ..binarize import weight_layers, Sign
 from .core import n_outputs
+from ..core import CHUNK_LIMITS
 
 # %% ../../nbs/16_rules.sigprop.ipynb #0e14c1e1
 def _update(layer, x, d):
@@ -31,12 +32,10 @@ def _update(layer, x, d):
     return gw, gb
 
 # %% ../../nbs/16_rules.sigprop.ipynb #3d03cca7
-_CHUNK = 2**22  # at most this many elements of (clean - perturbed) output exist at once (16 MB in float32)
-
 def _chunked_update(layer, x, out, m):
     "`_update` from the clean input `x[:m]` and `out[:m] - out[m:]`, summed over chunks of samples."
     gw = None
-    for s in chunks(m, out[0].numel(), _CHUNK):
+    for s in chunks(m, out[0].numel(), CHUNK_LIMITS['sigprop']):
         w, b = _update(layer, x[s], out[s] - out[m + s.start:m + s.stop])
         gw, gb = (w, b) if gw is None else (gw.add_(w), gb.add_(b))
     return gw, gb
