@@ -34,7 +34,7 @@ def _update(layer, x, d):
 # %% ../../nbs/16_rules.sigprop.ipynb #3d03cca7
 def _chunked_update(layer, x, out, m):
     "`_update` from the clean input `x[:m]` and `out[:m] - out[m:]`, summed over chunks of samples."
-    gw = None
+    gw = gb = None
     for s in chunks(m, out[0].numel(), CHUNK_LIMITS['sigprop']):
         w, b = _update(layer, x[s], out[s] - out[m + s.start:m + s.stop])
         gw, gb = (w, b) if gw is None else (gw.add_(w), gb.add_(b))
