@@ -32,27 +32,33 @@ def _cos(a, b): return (a * b).sum().item() / max(a.norm().item() * b.norm().ite
 class Alignment(Callback):
     "Every `every` training steps: per weight layer, the rule's update against BP's gradient (cosine, norm ratio, BP's norm); per sign, the STE-masked fraction."
     order = 90
-    def __init__(self, every:int=50): self.every, self.rows, self.masked = every, [], []
-    def before_fit(self): self.step, self.names = 0, weight_layers(self.learn.model)
+    def __init__(self, every:int=50): self.every, self.rows, self.masked, self.bp = every, [], [], None
+    def before_fit(self): self.step, self.names, self.bp = 0, weight_layers(self.learn.model), None
     def before_batch(self):
         if self.training: self.rng = torch.get_rng_state()
     def before_step(self):
         if self.step % self.every == 0: self.measure()
         self.step += 1
+    def after_fit(self): self.bp = None
+    def _bp_model(self) -> nn.Module:
+        "The hook-free copy BP's gradient is taken on: made once, then given the model's current weights and buffers."
+        if self.bp is None:
+            self.bp = plain_copy(self.learn.model)
+            for m in self.bp.modules():
+                if isinstance(m, Sign): m.register_forward_pre_hook(lambda m, a: self.fracs.append((a[0].abs() > 1).float().mean().item()))
+        else: self.bp.load_state_dict(self.learn.model.state_dict())
+        return self.bp.train()
     def measure(self):
         "Record the comparison for the current batch (the rule's gradients are in `.grad`)."
         model = self.learn.model; u = {n: model.get_submodule(n).weight.grad for n in self.names}
-        bp, fracs = plain_copy(model).train(), []
-        hooks = [m.register_forward_pre_hook(lambda m, a: fracs.append((a[0].abs() > 1).float().mean().item()))
-                 for m in bp.modules() if isinstance(m, Sign)]
+        bp, self.fracs = self._bp_model(), []
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.rng)
             loss = self.learn.loss_func(bp(*self.learn.xb), *self.learn.yb)
             g = torch.autograd.grad(loss, [bp.get_submodule(n).weight for n in self.names], allow_unused=True)
-        for h in hooks: h.remove()
         for i, (n, gl) in enumerate(zip(self.names, g)):
             if gl is None or u[n] is None: continue
             self.rows.append(dict(step=self.step, layer=i, name=n, cos=_cos(u[n], gl), ratio=u[n].norm().item() / max(gl.norm().item(), 1e-30),
                                   bp_norm=gl.norm().item()))
-        self.masked.append(dict(step=self.step, fractions=fracs))
+        self.masked.append(dict(step=self.step, fractions=self.fracs))
     def summary(self) -> dict: return dict(every=self.every, layers=self.rows, masked=self.masked)
