@@ -67,6 +67,29 @@ def signal_pairs(order:list, layers:list, at:str='activation') -> list:
         elif cur is not None and isinstance(mod, ACTIVATIONS): pairs.append((cur, mod)); cur = None
     return pairs
 
+# %% ../../nbs/16_rules.sigprop.ipynb #af8b4bd8
+def _draw_F(n_classes:int, d:int, seed:int, paper_compat:bool, gain:float) -> torch.Tensor:
+    "$F$: N(0, 1/d) as the authors draw it (`paper_compat`), else Xavier-uniform scaled by `gain`; from a generator seeded with `seed`."
+    g = torch.Generator().manual_seed(seed)
+    if paper_compat: return torch.randn(n_classes, d, generator=g) / math.sqrt(d)
+    return (torch.rand(n_classes, d, generator=g) * 2 - 1) * gain * math.sqrt(6 / (n_classes + d))
+
+# %% ../../nbs/16_rules.sigprop.ipynb #4f3bb5b4
+def _pass2(model:nn.Module, pairs:list, x:torch.Tensor, xp:torch.Tensor):
+    "Run `x` and `xp` as one batch without a graph; set `.grad` of each weight layer of `pairs` from its activation's clean-minus-perturbed output."
+    inputs = {}
+    def keep(layer, inp): inputs[layer] = inp[0]
+    def update(layer):
+        def hook(mod, inp, out):
+            layer.weight.grad, gb = _chunked_update(layer, inputs.pop(layer), out, len(x))
+            if layer.bias is not None: layer.bias.grad = gb
+        return hook
+    hooks = [h for l, a in pairs for h in (l.register_forward_pre_hook(keep), a.register_forward_hook(update(l)))]
+    try:
+        with torch.no_grad(): model(torch.cat([x, xp]))
+    finally:
+        for h in hooks: h.remove()
+
 # %% ../../nbs/16_rules.sigprop.ipynb #62be74a5
 class SigpropTL(Callback):
     "Signal-propagation target loop: perturb the input by `e @ F`; each layer learns from the clean-minus-perturbed output of its activation, times its input."
@@ -78,31 +101,15 @@ class SigpropTL(Callback):
         "Draw (or keep) the input feedback matrix `F`, a buffer of `model`, and pair every weight layer with its signal; return `model`."
         d, dev = math.prod(x_shape[1:]), next(model.parameters()).device
         if getattr(model, 'sigprop_F', None) is None or model.sigprop_F.shape != (n_classes, d):
-            g = torch.Generator().manual_seed(self.seed)
-            F_ = (torch.randn(n_classes, d, generator=g) / math.sqrt(d) if self.paper_compat else
-                  (torch.rand(n_classes, d, generator=g) * 2 - 1) * self.gain * math.sqrt(6 / (n_classes + d)))
-            model.register_buffer('sigprop_F', F_.to(dev))
+            model.register_buffer('sigprop_F', _draw_F(n_classes, d, self.seed, self.paper_compat, self.gain).to(dev))
         self.layers = [model.get_submodule(n) for n in weight_layers(model)]
         self.pairs = signal_pairs(call_order(model, torch.zeros(1, *x_shape[1:], device=dev)) if self.at == 'activation' else [], self.layers, self.at)
         self._trained = {id(p) for l in self.layers for p in l.parameters()}
         return model
     def step_grads(self, model:nn.Module, x:torch.Tensor, y:torch.Tensor, logits:torch.Tensor, last_input:torch.Tensor):
         "Set `.grad` of every parameter from pass 1's `logits` (and the output layer's input), running pass 2 on `x`."
-        m, C = len(x), logits.shape[1]
-        e = (logits.softmax(1) - F.one_hot(y, C).to(logits.dtype)) / m
-        xp = x + (e @ model.sigprop_F).view_as(x)
-        inputs = {}
-        def keep(layer, inp): inputs[layer] = inp[0]
-        def update(layer):
-            def hook(mod, inp, out):
-                layer.weight.grad, gb = _chunked_update(layer, inputs.pop(layer), out, m)
-                if layer.bias is not None: layer.bias.grad = gb
-            return hook
-        hooks = [h for l, a in self.pairs for h in (l.register_forward_pre_hook(keep), a.register_forward_hook(update(l)))]
-        try:
-            with torch.no_grad(): model(torch.cat([x, xp]))
-        finally:
-            for h in hooks: h.remove()
+        e = (logits.softmax(1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)) / len(x)
+        _pass2(model, self.pairs, x, x + (e @ model.sigprop_F).view_as(x))
         last = self.layers[-1]
         last.weight.grad = e.T @ last_input
         if last.bias is not None: last.bias.grad = e.sum(0)
