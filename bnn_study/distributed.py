@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from .data import project_root
 from .runs import train_run, is_record
-from .experiments import Config, run_kwargs, select_lr, config_runs, record_path
+from .experiments import Config, Preset, run_kwargs, select_lr, config_runs, record_path
 
 # %% ../nbs/31_distributed.ipynb #5f40b865
 def _ray_run(kw:dict, out:str, threads:int|None=None) -> dict:
@@ -75,7 +75,7 @@ class _Sweep:
             if not self.waiting[c]: del self.waiting[c]; self.seeds_of(c)
 
 # %% ../nbs/31_distributed.ipynb #4d0d2e36
-def ray_sweep(cs:list, p:dict, out, seeds:int, workers:int=1, cpus_per_run:float|None=None, gpus_per_run:float=0.,
+def ray_sweep(cs:list, p:Preset, out, seeds:int, workers:int=1, cpus_per_run:float|None=None, gpus_per_run:float=0.,
               address:str|None=None, retries:int=2, data=None, n_valid:int|None=None, log=print, run=None) -> int:
     "Train every pending run of configurations `cs` under preset `p` as Ray tasks (`run`, default `_ray_run`, trains one); return the runs done."
     import ray
@@ -104,14 +104,14 @@ def _bench_steps(fn=None) -> tuple:
     return {(r['model'], r['rule']): r['step_median_s'] / r['width'] ** 2 for r in rows}, d.get('env', {}).get('device', Path(fn).stem)
 
 # %% ../nbs/31_distributed.ipynb #854b43b8
-def estimate_gpu_s(runs, p:dict, bench=None, floor_s:float=0.005) -> dict:
+def estimate_gpu_s(runs, p:Preset, bench=None, floor_s:float=0.005) -> dict:
     "Expected GPU-seconds, one run after another, of `runs` (rows with model, rule, split) under preset `p`."
     steps, device = _bench_steps(bench)
     total = 0.
     for r in (runs.to_dict('records') if hasattr(runs, 'to_dict') else runs):
-        w = p['models'][r['model']]['width']
-        step = max(steps[(r['model'], r['rule'])] * (p['img_size'] / 224) ** 2 * w ** 2 * p['bs'] / 64, floor_s)
-        n = min(p['n_train'] or _TRAIN, int(0.9 * _TRAIN) if r['split'] == 'tune' else _TRAIN)
+        w = p.models[r['model']].width
+        step = max(steps[(r['model'], r['rule'])] * (p.img_size / 224) ** 2 * w ** 2 * p.bs / 64, floor_s)
+        n = min(p.n_train or _TRAIN, int(0.9 * _TRAIN) if r['split'] == 'tune' else _TRAIN)
         n_eval = int(0.1 * _TRAIN) if r['split'] == 'tune' else _TEST
-        total += p['epochs'] * (n // p['bs'] + n_eval / p['bs'] / 3) * step
+        total += p.epochs * (n // p.bs + n_eval / p.bs / 3) * step
     return dict(runs=len(runs), gpu_s=total, device=device, floor_s=floor_s)

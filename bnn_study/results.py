@@ -23,7 +23,7 @@ from .rules.all import RULES
 def study_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:int|None=None, rules=None) -> pd.DataFrame:
     "Aggregated results of `experiment` from the records in `out` (mean, std and per-seed accuracies in %, paper beside); `rules` as in `configs`."
     p = get_preset(preset)
-    return results_table(out, configs(experiment, rules), p, seeds or p['seeds'])
+    return results_table(out, configs(experiment, rules), p, seeds or p.seeds)
 
 RULE_ORDER = PAPER_RULES + tuple(r for r in RULES if r not in PAPER_RULES)  # table columns: the paper's rules, then the rest
 
@@ -52,7 +52,7 @@ def run_devices(out='results/cpu', experiments=('T1', 'T2', 'T3'), preset:str='c
     p, rows = get_preset(preset), []
     for e in experiments:
         for c in configs(e):
-            for k, done in config_runs(c, p, out, p['seeds']):
+            for k, done in config_runs(c, p, out, p.seeds):
                 if done: rows.append(dict(table=e, runs=k['split'], device=_device_kind(json.loads(record_path(out, k).read_text()))))
     if not rows: return pd.DataFrame(columns=['table', 'runs'])
     return pd.crosstab([(d := pd.DataFrame(rows)).table, d.runs], d.device).reset_index().rename_axis(columns=None)
@@ -75,7 +75,7 @@ def plot_table(t:pd.DataFrame, title:str, by:str='model', ax=None):
 # %% ../nbs/40_results.ipynb #1afb121e
 def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', seeds:int|None=None, skips:bool=True):
     "Test accuracy per epoch (mean over seeds) of every rule, one panel per model."
-    p = get_preset(preset); seeds = seeds or p['seeds']
+    p = get_preset(preset); seeds = seeds or p.seeds
     cs = [c for c in configs(experiment) if c.setting == 'both' and c.skips == skips]
     models = list(dict.fromkeys(c.model for c in cs))
     fig, axs = plt.subplots(1, len(models), figsize=(4 * len(models), 3.4), squeeze=False)
@@ -237,7 +237,7 @@ def _old_accs(c, p, out, seeds):
 # %% ../nbs/40_results.ipynb #bddaacbb
 def superseded_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:int|None=None) -> pd.DataFrame:
     "Per configuration the fidelity fixes changed: mean and std (%) over seeds before (`out/superseded`) and after, and the changes."
-    p = get_preset(preset); seeds = seeds or p['seeds']
+    p = get_preset(preset); seeds = seeds or p.seeds
     new = results_table(out, configs(experiment), p, seeds).set_index(list(Config._fields))
     rows = []
     for c in configs(experiment):
@@ -264,7 +264,7 @@ def headline(out='runs/quick', workers:int=2, data=None, n_train:int|None=None, 
     t = sweep('T2', 'quick', out=out, workers=workers, data=data, n_valid=n_valid, n_train=n_train, epochs=epochs)
     out = Path(out); write_atomic(out/'headline.csv', t.drop(columns='accs').to_csv(index=False))
     p = get_preset('quick', epochs=epochs)
-    ax = plot_table(t, f"Fully binary, five rules: {p['img_size']} px, {p['epochs']} epochs, 1 seed, lr 1e-3 ({_device_name()})")
+    ax = plot_table(t, f"Fully binary, five rules: {p.img_size} px, {p.epochs} epochs, 1 seed, lr 1e-3 ({_device_name()})")
     ax.figure.savefig(out/'headline.png', dpi=120, bbox_inches='tight'); plt.close(ax.figure)
     with pd.option_context('display.width', 200): print(paper_style(t, rows=('model',)).to_string())
     print(f"{len(t)} configurations in {time.time() - t0:.0f} s on {_device_name()} -> {out/'headline.csv'}, {out/'headline.png'}")
