@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['atlas_records', 'alignment_frame', 'masked_frame', 'plot_alignment', 'plot_bp_gradients', 'facts', 'reading',
-           'contrast', 'alignment_cost']
+           'contrast', 'why_vgg', 'why_skips', 'alignment_cost']
 
 # %% ../nbs/42_atlas.ipynb #77ccef24
 import json, time
@@ -100,6 +100,7 @@ def facts(af:pd.DataFrame, mf:pd.DataFrame, model:str, **cond) -> dict|None:
     low = [int(i) for i, v in bp.items() if v < bp.iloc[-1] / 10]
     d = a[a.rule == 'dfa']; at_low = d.layer.isin(low)
     return dict(first=bp.iloc[0] / bp.iloc[-1], low=low, saturated=[int(i) for i, v in sat.items() if v > 0.5], masked=sat.mean(),
+                most_masked=sat.max() if len(sat) else float('nan'), n_signs=len(sat),
                 dfa=d.cos.mean() if len(d) else float('nan'), dfa_low=d[at_low].cos.mean() if at_low.any() else float('nan'),
                 runs=a[a.rule == 'bp'].seed.nunique())
 
@@ -123,6 +124,38 @@ def contrast(af:pd.DataFrame, mf:pd.DataFrame, model:str, a:dict, b:dict, labels
     return (f"{model}, {labels[1]} against {labels[0]}: BP's first-layer gradient is {fb['first']:.2g} against {fa['first']:.2g} times "
             f"the output layer's; the mean masked fraction {fb['masked']:.2f} against {fa['masked']:.2f}; "
             f"DFA's mean cosine to BP {fb['dfa']:.2f} against {fa['dfa']:.2f}.")
+
+# %% ../nbs/42_atlas.ipynb #26d75e5d
+def _order(a:float, b:float) -> str:
+    "How `a` compares with `b`: 'more than ten times smaller', 'more than ten times larger' or 'within a factor of ten of'."
+    return 'more than ten times smaller than' if a < b / 10 else 'more than ten times larger than' if a > b * 10 else 'within a factor of ten of'
+
+def why_vgg(af:pd.DataFrame, mf:pd.DataFrame) -> str:
+    "Finding 2 read from BP's gradient and STE mask on fully binary VGG-19 with torchvision's classifier against one linear layer."
+    tv, li = facts(af, mf, 'vgg19_bn'), facts(af, mf, 'vgg19_bn', head='linear')
+    if tv is None or li is None: return "Finding 2: the diagnostics of both classifiers are not recorded yet."
+    head = tv['saturated'] and min(tv['saturated']) >= tv['n_signs'] - 2  # the classifier's two hidden layers are the last signs
+    out = [f"With torchvision's classifier the STE masks more than half of the inputs at sign activations {_spans(tv['saturated'])}"
+           + (" (the classifier's two binarized hidden layers)" if head else '') + f", at most {tv['most_masked']:.2f} of them; "
+           f"with one linear layer at most {li['most_masked']:.2f} anywhere",
+           f"BP's first-layer gradient, relative to the output layer's, is {_order(tv['first'], li['first'])} its value with one linear layer "
+           f"({tv['first']:.2g} against {li['first']:.2g}), so a vanishing gradient norm "
+           + ("goes with the collapse" if tv['first'] < li['first'] / 10 else "does not explain the collapse (Adam scales each parameter's step by its own gradient history)"),
+           f"DFA's mean cosine to BP's gradient is {tv['dfa']:.2f} with torchvision's classifier and {li['dfa']:.2f} with one linear layer"
+           + (": where DFA wins, it does not follow BP's direction; its error reaches each layer directly, not through the classifier's masks"
+              if tv['dfa'] < 0.2 else '')]
+    return 'Finding 2: ' + '; '.join(out) + '.'
+
+# %% ../nbs/42_atlas.ipynb #d21b11a9
+def why_skips(af:pd.DataFrame, mf:pd.DataFrame, model:str) -> str:
+    "Finding 3 read from BP's gradient and STE mask, and DFA's alignment, on fully binary `model` without skip connections against with them."
+    ws, ns = facts(af, mf, model), facts(af, mf, model, skips=False)
+    if ws is None or ns is None: return f"Finding 3, {model}: the diagnostics with and without skips are not recorded yet."
+    out = [f"without skips BP's first-layer gradient, relative to the output layer's, is {_order(ns['first'], ws['first'])} its value with them "
+           f"({ns['first']:.2g} against {ws['first']:.2g})",
+           f"the STE masks {ns['masked']:.2f} of the sign inputs on average against {ws['masked']:.2f}",
+           f"DFA's mean cosine to BP's gradient is {ns['dfa']:.2f} against {ws['dfa']:.2f}"]
+    return f"Finding 3, {model}: " + '; '.join(out) + '.'
 
 # %% ../nbs/42_atlas.ipynb #1edea26d
 def alignment_cost(model:str='vgg19_bn', rule:str='bp', every:int=25, steps:int=100, img_size:int=32, bs:int=64, width:float=.25) -> dict:
