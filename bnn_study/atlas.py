@@ -7,7 +7,7 @@ __all__ = ['atlas_records', 'alignment_frame', 'masked_frame', 'plot_alignment',
            'contrast', 'why_vgg', 'why_skips', 'alignment_cost']
 
 # %% ../nbs/42_atlas.ipynb #77ccef24
-import json, time
+import json, math, time
 from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt
 from .alignment import Alignment
@@ -100,7 +100,7 @@ def facts(af:pd.DataFrame, mf:pd.DataFrame, model:str, **cond) -> dict|None:
     low = [int(i) for i, v in bp.items() if v < bp.iloc[-1] / 10]
     d = a[a.rule == 'dfa']; at_low = d.layer.isin(low)
     return dict(first=bp.iloc[0] / bp.iloc[-1], low=low, saturated=[int(i) for i, v in sat.items() if v > 0.5], masked=sat.mean(),
-                most_masked=sat.max() if len(sat) else float('nan'), n_signs=len(sat),
+                most_masked=sat.max() if len(sat) else float('nan'), n_signs=len(sat), spread=math.log10(bp.max() / bp.min()),
                 dfa=d.cos.mean() if len(d) else float('nan'), dfa_low=d[at_low].cos.mean() if at_low.any() else float('nan'),
                 runs=a[a.rule == 'bp'].seed.nunique())
 
@@ -151,8 +151,10 @@ def why_skips(af:pd.DataFrame, mf:pd.DataFrame, model:str) -> str:
     "Finding 3 read from BP's gradient and STE mask, and DFA's alignment, on fully binary `model` without skip connections against with them."
     ws, ns = facts(af, mf, model), facts(af, mf, model, skips=False)
     if ws is None or ns is None: return f"Finding 3, {model}: the diagnostics with and without skips are not recorded yet."
+    toward = '' if _order(ns['first'], ws['first']).startswith('within') else (' (vanishing towards the input)' if ns['first'] < ws['first'] else ' (exploding towards the input)')
     out = [f"without skips BP's first-layer gradient, relative to the output layer's, is {_order(ns['first'], ws['first'])} its value with them "
-           f"({ns['first']:.2g} against {ws['first']:.2g})",
+           f"({ns['first']:.2g} against {ws['first']:.2g}){toward}",
+           f"BP's per-layer gradient norms span {ns['spread']:.1f} orders of magnitude against {ws['spread']:.1f}",
            f"the STE masks {ns['masked']:.2f} of the sign inputs on average against {ws['masked']:.2f}",
            f"DFA's mean cosine to BP's gradient is {ns['dfa']:.2f} against {ws['dfa']:.2f}"]
     return f"Finding 3, {model}: " + '; '.join(out) + '.'
