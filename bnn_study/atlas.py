@@ -151,7 +151,7 @@ def why_skips(af:pd.DataFrame, mf:pd.DataFrame, model:str) -> str:
     "Finding 3 read from BP's gradient and STE mask, and DFA's alignment, on fully binary `model` without skip connections against with them."
     ws, ns = facts(af, mf, model), facts(af, mf, model, skips=False)
     if ws is None or ns is None: return f"Finding 3, {model}: the diagnostics with and without skips are not recorded yet."
-    toward = '' if _order(ns['first'], ws['first']).startswith('within') else (' (vanishing towards the input)' if ns['first'] < ws['first'] else ' (exploding towards the input)')
+    toward = '' if _order(ns['first'], ws['first']).startswith('within') else (', vanishing towards the input' if ns['first'] < ws['first'] else ', exploding towards the input')
     out = [f"without skips BP's first-layer gradient, relative to the output layer's, is {_order(ns['first'], ws['first'])} its value with them "
            f"({ns['first']:.2g} against {ws['first']:.2g}){toward}",
            f"BP's per-layer gradient norms span {ns['spread']:.1f} orders of magnitude against {ws['spread']:.1f}",
