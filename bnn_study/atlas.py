@@ -7,7 +7,7 @@ __all__ = ['atlas_records', 'alignment_frame', 'masked_frame', 'plot_alignment',
            'contrast', 'why_vgg', 'why_skips', 'alignment_cost']
 
 # %% ../nbs/42_atlas.ipynb #77ccef24
-import json, math, time
+import math, time
 from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt
 from .alignment import Alignment
@@ -15,6 +15,7 @@ from .learner import bnn_learner
 from .models import get_model
 from .rules.all import get_rule
 from .data import synthetic_dls
+from .runs import load_records
 
 # %% ../nbs/42_atlas.ipynb #076291da
 def _tags(r:dict) -> dict:
@@ -24,7 +25,7 @@ def _tags(r:dict) -> dict:
 
 def atlas_records(*outs) -> list:
     "Every run record with diagnostics in the `runs/` folders of `outs` (missing folders hold none)."
-    return [r for o in outs for f in sorted(Path(o, 'runs').glob('*.json')) if 'alignment' in (r := json.loads(f.read_text()))]
+    return [r for o in outs for r in load_records(Path(o, 'runs')) if 'alignment' in r]
 
 def alignment_frame(records:list) -> pd.DataFrame:
     "One row per run, measurement and weight layer: cosine to BP, norm ratio, BP's gradient norm, and the layer's depth as a fraction."
