@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['STES', 'CHUNK_LIMITS', 'sign', 'approx_sign_grad', 'check_ste', 'chunk_limits', 'chunks', 'SignSTE', 'sign_ste',
-           'fast_mode', 'load_libc', 'mallopt', 'tune_cpu_allocator', 'write_atomic', 'check_writable',
+           'fast_mode', 'load_libc', 'mallopt', 'tune_cpu_allocator', 'write_atomic', 'check_writable', 'claim',
            'dashed_options', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #ad85dee7
 import sys
-import os, ctypes, warnings
+import os, ctypes, warnings, json, time, socket
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -126,6 +126,36 @@ def check_writable(folder) -> Path:
         d.mkdir(parents=True, exist_ok=True); probe = d/f'.write-test-{os.getpid()}'; probe.write_text(''); probe.unlink()
     except OSError as e: raise PermissionError(f"Cannot write results to {d} ({e.strerror or e}): give a writable folder (--out).") from None
     return d
+
+# %% ../nbs/00_core.ipynb #04382d28
+_CLAIM_TTL = 48 * 3600  # seconds after which a claim is stale whoever holds it
+
+def _alive(pid:int) -> bool:
+    "Whether process `pid` of this host is alive and is a Python process (a sweep worker), not another program that reused the number."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    try: cmd = Path(f'/proc/{pid}/cmdline').read_bytes()
+    except OSError: return True  # no /proc: trust the number
+    return not cmd or b'python' in cmd  # empty: a process still starting
+
+def _stale(claim:dict) -> bool:
+    "A claim nobody works on: its process is gone (on this host), or it is older than `_CLAIM_TTL`."
+    if time.time() - claim.get('start', 0) > _CLAIM_TTL: return True
+    return claim.get('host') == socket.gethostname() and not _alive(claim.get('pid', 0))
+
+def claim(fn:Path) -> bool:
+    "Atomically claim `fn` for this process (pid, host, start time); a stale claim is taken over."
+    fn.parent.mkdir(parents=True, exist_ok=True)
+    try: fd = os.open(fn, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try: held = json.loads(fn.read_text())
+        except (OSError, ValueError): held = {}
+        if not isinstance(held, dict): held = dict(pid=held, host=socket.gethostname(), start=time.time())  # a bare pid: this host, age unknown
+        if held.get('pid') == os.getpid() and held.get('host') == socket.gethostname(): return False
+        if not _stale(held): return False
+        fn.unlink(missing_ok=True); return claim(fn)
+    os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), start=time.time())).encode()); os.close(fd); return True
 
 # %% ../nbs/00_core.ipynb #2fd3e9d2
 def dashed_options(argv:list) -> list:

@@ -12,6 +12,7 @@ import os, hashlib, warnings, importlib.util
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
+import bnn_study.core  # noqa: F401 (first: its filter hides the warning fastai raises at import)
 from fastcore.parallel import parallel
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader

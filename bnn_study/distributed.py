@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from .data import project_root
 from .runs import train_run, is_record
-from .experiments import Config, Preset, run_kwargs, select_lr, config_runs, record_path
+from .presets import Preset
+from .experiments import Config, run_kwargs, select_lr, config_runs, record_path
 
 # %% ../nbs/31_distributed.ipynb #5f40b865
 def _ray_run(kw:dict, out:str, threads:int|None=None) -> dict:

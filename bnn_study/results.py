@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt, torch
 from scipy import stats
 from fastcore.script import call_parse
-from .experiments import configs, get_preset, results_table, sweep, run_kwargs, record_path, select_lr, lr_known, config_runs, Config
+from .presets import get_preset
+from .experiments import configs, results_table, sweep, run_kwargs, record_path, select_lr, lr_known, config_runs, Config
 from .rules.all import PAPER_RULES
 from .binarize import SETTING_NAMES
 from .core import write_atomic, run_cli
