@@ -8,8 +8,8 @@ __all__ = ['plain_copy', 'Alignment']
 # %% ../nbs/06_alignment.ipynb #50886942
 import copy, torch
 from torch import nn
-from fastai.callback.core import Callback
 from .binarize import weight_layers, Sign
+from fastai.callback.core import Callback
 
 # %% ../nbs/06_alignment.ipynb #9ce95016
 _HOOKS = ('_forward_pre_hooks', '_forward_hooks', '_backward_hooks', '_backward_pre_hooks')

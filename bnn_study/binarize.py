@@ -12,8 +12,8 @@ from .core import sign, sign_ste, check_ste, approx_sign_grad, chunks
 import torch, pandas as pd
 from torch import nn
 import torch.nn.functional as F
-from fastai.callback.core import Callback
 from .core import CHUNK_LIMITS
+from fastai.callback.core import Callback
 
 # %% ../nbs/01_binarize.ipynb #db0e5f1e
 class BinaryMixin:

@@ -10,7 +10,6 @@ __all__ = ['LEAN_PAIRS', 'loop_overhead', 'step_time', 'bare_train', 'gpu_check'
 import time, json, statistics, copy, torch
 from pathlib import Path
 from torch import nn
-from fastai.callback.core import Callback, CancelStepException, CancelFitException
 from .core import tune_cpu_allocator, write_atomic
 from .binarize import binarize, clip_latent_
 from .data import synthetic_dls
@@ -19,6 +18,7 @@ from .learner import bnn_learner, RunRecorder
 from .rules.all import get_rule
 from .runs import environment
 from .bench import BENCH_RULES, gpu_json
+from fastai.callback.core import Callback, CancelStepException, CancelFitException
 
 # %% ../nbs/24_checks.ipynb #dd393cfc
 def _plain_step(model, opt, x, y):

@@ -14,11 +14,11 @@ import numpy as np, torch
 from PIL import Image
 import bnn_study.core  # noqa: F401 (first: its filter hides the warning fastai raises at import)
 from fastcore.parallel import parallel
+from .augment import IMAGENET_MEAN, IMAGENET_STD, BatchAug, batch_aug
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.data.transforms import RandomSplitter
 from fastai.data.external import untar_data, URLs
-from .augment import IMAGENET_MEAN, IMAGENET_STD, BatchAug, batch_aug
 
 # %% ../nbs/02_data.ipynb #ec6043e8
 DATA_ENV = 'BNN_DATA'

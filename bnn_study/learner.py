@@ -10,6 +10,7 @@ from .core import tune_cpu_allocator
 import time, random, statistics, torch
 from pathlib import Path
 from torch import nn
+from .binarize import binarize, ClipLatent, check_setting
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from fastai.metrics import accuracy
@@ -17,7 +18,6 @@ from fastai.torch_core import set_seed
 import fastai.callback.progress  # adds Learner.no_bar / no_logging
 from fastai.callback.core import Callback
 from fastai.losses import CrossEntropyLossFlat
-from .binarize import binarize, ClipLatent, check_setting
 
 # %% ../nbs/04_learner.ipynb #6c714b56
 def torch_adam(params, lr=1e-3, wd=1e-5, **kwargs):

@@ -8,8 +8,8 @@ __all__ = ['exact_rss', 'AllocPeak', 'SavedTensors', 'static_bytes', 'StepCost']
 # %% ../nbs/22_memory.ipynb #35ea0025
 import time, gc, os, sys, torch
 from pathlib import Path
-from fastai.callback.core import Callback
 from .core import tune_cpu_allocator, mallopt, load_libc
+from fastai.callback.core import Callback
 
 # %% ../nbs/22_memory.ipynb #3e7a0317
 def _status_kb(field):

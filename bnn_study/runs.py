@@ -12,8 +12,6 @@ import time, sys, warnings, json, os, platform, subprocess, torch
 from pathlib import Path
 from contextlib import ExitStack
 from torch import nn
-from fastai.learner import Learner
-from fastai.torch_core import set_seed
 import bnn_study
 from .core import write_atomic, check_writable
 from .binarize import check_setting
@@ -22,6 +20,8 @@ from .models import get_model
 from .learner import bnn_learner, RunRecorder
 from .alignment import Alignment
 from .rules.all import get_rule
+from fastai.learner import Learner
+from fastai.torch_core import set_seed
 
 # %% ../nbs/20_runs.ipynb #a889077c
 def _git_commit():

@@ -7,7 +7,6 @@ __all__ = ['RULES', 'PAPER_RULES', 'check_rule', 'get_rule']
 
 # %% ../../nbs/19_rules.all.ipynb #7b8c693f
 import inspect
-from fastai.callback.core import Callback
 from .lean import LeanBP
 from .dfa import DFA
 from .dfa_lowmem import DFALowMem
@@ -16,6 +15,7 @@ from .hsic import HSIC
 from .sigprop import SigpropTL
 from .fa import FA
 from .bp import BP1Bit, BPCheckpoint, BP1BitCheckpoint, BPAccum
+from fastai.callback.core import Callback
 
 # %% ../../nbs/19_rules.all.ipynb #5ff437ed
 RULES = dict(bp=None, bp_lean=LeanBP, dfa=DFA, dfa_lowmem=DFALowMem, drtp=DRTP, hsic=HSIC, sigprop_tl=SigpropTL, fa=FA,  # None: plain BP

@@ -10,8 +10,8 @@ import torch
 from contextlib import nullcontext
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from fastai.callback.core import Callback
 from .core import model_blocks, is_binary, FrozenNorms
+from fastai.callback.core import Callback
 
 # %% ../../nbs/18_rules.bp.ipynb #1790b054
 _SHIFTS = torch.arange(8, dtype=torch.uint8)

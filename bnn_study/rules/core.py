@@ -9,10 +9,10 @@ __all__ = ['InjectGrad', 'channel_dim', 'input_channels', 'n_outputs', 'project'
 # %% ../../nbs/11_rules.core.ipynb #ad09c4f6
 import torch
 from torch import nn
-from fastai.callback.core import Callback
 from ..binarize import weight_layers
 from ..models import InvertedResidual, PreNormResidual
 from .lean import lean_pieces, LEAN_MIN
+from fastai.callback.core import Callback
 
 # %% ../../nbs/11_rules.core.ipynb #e2a64d2c
 class InjectGrad(torch.autograd.Function):

@@ -8,9 +8,9 @@ __all__ = ['DFA']
 # %% ../../nbs/12_rules.dfa.ipynb #45d78f57
 import torch
 from torch import nn
-from fastai.callback.core import Callback
 from ..binarize import weight_layers
 from .core import InjectGrad, channel_dim, input_channels, n_outputs, project
+from fastai.callback.core import Callback
 
 # %% ../../nbs/12_rules.dfa.ipynb #663e2a3b
 class DFA(Callback):

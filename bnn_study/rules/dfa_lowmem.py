@@ -8,10 +8,10 @@ __all__ = ['SPLIT', 'mixes_samples', 'sample_parts', 'DFALowMem']
 # %% ../../nbs/13_rules.dfa_lowmem.ipynb #c87ff198
 import torch
 from torch import nn
-from fastai.callback.core import CancelBackwardException
 from .lean import lean_pieces, LEAN_MIN
 from .dfa import DFA
 from .core import project, channel_dim, model_blocks, is_binary, FrozenNorms
+from fastai.callback.core import CancelBackwardException
 
 # %% ../../nbs/13_rules.dfa_lowmem.ipynb #dfab2d63
 class _Kept:

@@ -8,9 +8,9 @@ __all__ = ['fa_input_grad', 'FA']
 # %% ../../nbs/17_rules.fa.ipynb #31e2fd00
 import torch
 from torch import nn
-from fastai.callback.core import Callback
 from ..binarize import weight_layers, BinaryMixin
 from .core import InjectGrad
+from fastai.callback.core import Callback
 
 # %% ../../nbs/17_rules.fa.ipynb #19e13280
 def fa_input_grad(layer:nn.Module, shape, B:torch.Tensor, dy:torch.Tensor) -> torch.Tensor:

@@ -8,10 +8,9 @@ __all__ = ['LEAN_MIN', 'ConvBNSign', 'find_pieces', 'LeanPieces', 'lean_pieces',
 # %% ../../nbs/10_rules.lean.ipynb #cef6763f
 import torch
 from torch import nn
-from fastai.callback.core import Callback
-from ..core import chunks
+from ..core import chunks, CHUNK_LIMITS
 from ..binarize import BinaryMixin, Sign, conv_chunked, conv_spec
-from ..core import CHUNK_LIMITS
+from fastai.callback.core import Callback
 
 # %% ../../nbs/10_rules.lean.ipynb #deb704b7
 def _bn_factor(bn:nn.BatchNorm2d) -> float:

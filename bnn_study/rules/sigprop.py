@@ -10,12 +10,12 @@ import math, torch
 from torch import nn
 import torch.nn.functional as F
 from torch.nn.grad import conv1d_weight, conv2d_weight
-from fastai.callback.core import Callback
-from fastai.callback.core import CancelBackwardException
 from ..core import chunks
 from ..binarize import weight_layers, Sign
 from .core import n_outputs
 from ..core import CHUNK_LIMITS
+from fastai.callback.core import Callback
+from fastai.callback.core import CancelBackwardException
 
 # %% ../../nbs/16_rules.sigprop.ipynb #0e14c1e1
 def _update(layer, x, d):
