@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['atlas_records', 'alignment_frame', 'masked_frame', 'plot_alignment', 'plot_bp_gradients', 'facts', 'reading',
-           'contrast', 'why_vgg', 'why_skips', 'alignment_cost']
+           'why_vgg', 'why_skips', 'alignment_cost']
 
 # %% ../nbs/42_atlas.ipynb #77ccef24
 import math, time
@@ -116,15 +116,6 @@ def reading(af:pd.DataFrame, mf:pd.DataFrame, model:str, skips:bool=True, head:s
     if f['dfa'] == f['dfa']: out.append(f"DFA's mean cosine to BP is {f['dfa']:.2f} over all layers" +
                                         (f" and {f['dfa_low']:.2f} where BP's gradient is below a tenth" if f['low'] and f['dfa_low'] == f['dfa_low'] else ''))
     return '; '.join(out) + '.'
-
-# %% ../nbs/42_atlas.ipynb #3527f850
-def contrast(af:pd.DataFrame, mf:pd.DataFrame, model:str, a:dict, b:dict, labels=('with skips', 'without')) -> str:
-    "How BP's gradient, the STE mask and DFA's alignment differ between conditions `a` and `b` of fully binary `model`."
-    fa, fb = facts(af, mf, model, **a), facts(af, mf, model, **b)
-    if fa is None or fb is None: return f"{model}, {labels[1]} against {labels[0]}: not measured yet (run the cpu_atlas preset)."
-    return (f"{model}, {labels[1]} against {labels[0]}: BP's first-layer gradient is {fb['first']:.2g} against {fa['first']:.2g} times "
-            f"the output layer's; the mean masked fraction {fb['masked']:.2f} against {fa['masked']:.2f}; "
-            f"DFA's mean cosine to BP {fb['dfa']:.2f} against {fa['dfa']:.2f}.")
 
 # %% ../nbs/42_atlas.ipynb #26d75e5d
 def _order(a:float, b:float) -> str:
