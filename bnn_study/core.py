@@ -139,10 +139,10 @@ def _alive(pid:int) -> bool:
     except OSError: return True  # no /proc: trust the number
     return not cmd or b'python' in cmd  # empty: a process still starting
 
-def _stale(claim:dict) -> bool:
+def _stale(held:dict) -> bool:
     "A claim nobody works on: its process is gone (on this host), or it is older than `_CLAIM_TTL`."
-    if time.time() - claim.get('start', 0) > _CLAIM_TTL: return True
-    return claim.get('host') == socket.gethostname() and not _alive(claim.get('pid', 0))
+    if time.time() - held.get('start', 0) > _CLAIM_TTL: return True
+    return held.get('host') == socket.gethostname() and not _alive(held.get('pid', 0))
 
 def claim(fn:Path) -> bool:
     "Atomically claim `fn` for this process (pid, host, start time); a stale claim is taken over."
