@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['RULE_ORDER', 'FINDINGS', 'study_table', 'paper_style', 'run_devices', 'plot_table', 'learning_curves', 'welch',
-           'verdicts', 'compare_forms', 'verdict_moves', 'superseded_table', 'headline', 'bnn_headline',
+           'verdicts', 'compare_forms', 'verdict_moves', 'superseded_table', 'rerun_check', 'headline', 'bnn_headline',
            'bnn_headline_cli']
 
 # %% ../nbs/40_results.ipynb #5063e643
@@ -252,6 +252,25 @@ def superseded_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:
     t = pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'lr_before', 'mean_before', 'std_before', 'n_before',
                                     'lr_after', 'mean_after', 'std_after', 'n_after'])
     return t.assign(d_mean=t.mean_after - t.mean_before, d_std=t.std_after - t.std_before)
+
+# %% ../nbs/40_results.ipynb #cb841bf1
+def _test_record(c:Config, p, out, seed:int) -> dict|None:
+    "The record of configuration `c`'s test run at `seed` in `out`, or None if it is not there."
+    for k, done in config_runs(c, p, out, seed + 1):
+        if done and k['split'] == 'test' and k['seed'] == seed: return json.loads(record_path(out, k).read_text())
+
+def _curve(rec:dict) -> list: return [(e.get('train_loss'), e.get('test_acc')) for e in rec.get('epochs', [])]
+
+# %% ../nbs/40_results.ipynb #4dd535dd
+def rerun_check(experiment:str, a='results/cpu', b='results/cpu_atlas', preset_a:str='cpu', preset_b:str='cpu_atlas', rules=None) -> pd.DataFrame:
+    "Every test run (configuration and seed) recorded in both `a` and `b`: best accuracy (%) in each, and whether the runs are identical epoch by epoch."
+    pa, pb, rows = get_preset(preset_a), get_preset(preset_b), []
+    for c in configs(experiment, rules):
+        for s in range(max(pa.seeds, pb.seeds)):
+            if (ra := _test_record(c, pa, a, s)) is None or (rb := _test_record(c, pb, b, s)) is None: continue
+            rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, seed=s, acc_a=100 * ra['best_test_acc'],
+                             acc_b=100 * rb['best_test_acc'], identical=_curve(ra) == _curve(rb), device_a=_device_kind(ra)))
+    return pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'seed', 'acc_a', 'acc_b', 'identical', 'device_a'])
 
 # %% ../nbs/40_results.ipynb #a814214b
 def _device_name(): return torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'
