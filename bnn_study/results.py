@@ -254,10 +254,9 @@ def superseded_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:
     return t.assign(d_mean=t.mean_after - t.mean_before, d_std=t.std_after - t.std_before)
 
 # %% ../nbs/40_results.ipynb #cb841bf1
-def _test_record(c:Config, p, out, seed:int) -> dict|None:
-    "The record of configuration `c`'s test run at `seed` in `out`, or None if it is not there."
-    for k, done in config_runs(c, p, out, seed + 1):
-        if done and k['split'] == 'test' and k['seed'] == seed: return json.loads(record_path(out, k).read_text())
+def _test_records(c:Config, p, out, seeds:int) -> dict:
+    "The records of configuration `c`'s finished test runs in `out`, by seed: one pass over its runs."
+    return {k['seed']: json.loads(record_path(out, k).read_text()) for k, done in config_runs(c, p, out, seeds) if done and k['split'] == 'test'}
 
 def _curve(rec:dict) -> list: return [(e.get('train_loss'), e.get('test_acc')) for e in rec.get('epochs', [])]
 
@@ -266,10 +265,10 @@ def rerun_check(experiment:str, a='results/cpu', b='results/cpu_atlas', preset_a
     "Every test run (configuration and seed) recorded in both `a` and `b`: best accuracy (%) in each, and whether the runs are identical epoch by epoch."
     pa, pb, rows = get_preset(preset_a), get_preset(preset_b), []
     for c in configs(experiment, rules):
-        for s in range(max(pa.seeds, pb.seeds)):
-            if (ra := _test_record(c, pa, a, s)) is None or (rb := _test_record(c, pb, b, s)) is None: continue
-            rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, seed=s, acc_a=100 * ra['best_test_acc'],
-                             acc_b=100 * rb['best_test_acc'], identical=_curve(ra) == _curve(rb), device_a=_device_kind(ra)))
+        ra, rb = _test_records(c, pa, a, pa.seeds), _test_records(c, pb, b, pb.seeds)
+        for s in sorted(ra.keys() & rb.keys()):
+            rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, seed=s, acc_a=100 * ra[s]['best_test_acc'],
+                             acc_b=100 * rb[s]['best_test_acc'], identical=_curve(ra[s]) == _curve(rb[s]), device_a=_device_kind(ra[s])))
     return pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'seed', 'acc_a', 'acc_b', 'identical', 'device_a'])
 
 # %% ../nbs/40_results.ipynb #a814214b
