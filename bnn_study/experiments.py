@@ -164,8 +164,8 @@ def _gpu_estimate(todo:pd.DataFrame, p:Preset) -> str:
     try: e = estimate_gpu_s(todo[todo.status == 'todo'], p)
     except FileNotFoundError as err: return f"estimate: none ({err})"
     return (f"estimate: {e['runs']} runs to do, {e['gpu_s'] / 60:.1f} GPU-minutes one after another at the step times measured on "
-            f"{e['device']} (scaled from 224 px by pixels and width squared, at least {1e3 * e['floor_s']:.0f} ms a step); runs sharing one "
-            "GPU do not shorten it (notebook 31 measures 15 sharing an H200)")
+            f"{e['device']} (scaled from 224 px by pixels and width squared, at least {1e3 * e['floor_s']:.0f} ms a step); a lower bound at "
+            "small sizes (notebook 31 measures runs on an H200, alone and sharing it)")
 
 def _check_paper_data(data):
     "The sweeps reproduce the paper's experiments: the data folder `data` must hold ImageNette's classes."
