@@ -8,7 +8,7 @@ __all__ = ['RULE_ORDER', 'FINDINGS', 'study_table', 'paper_style', 'run_devices'
            'bnn_headline_cli']
 
 # %% ../nbs/40_results.ipynb #5063e643
-import json, math, sys, time
+import json, math, sys, time, warnings
 from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt, torch
 from scipy import stats
@@ -102,7 +102,9 @@ def welch(t:pd.DataFrame, a:str, b:str, **where) -> dict:
     ra, rb = sel[sel.rule == a], sel[sel.rule == b]
     if ra.empty or rb.empty: return dict(a=a, b=b, mean_a=math.nan, mean_b=math.nan, p=math.nan, n=(len(ra), len(rb)))
     xa, xb = ra.accs.iloc[0], rb.accs.iloc[0]
-    p = stats.ttest_ind(xa, xb, equal_var=False).pvalue if min(len(xa), len(xb)) > 1 else math.nan
+    with warnings.catch_warnings():  # seeds with identical accuracies (zero spread) make scipy warn of precision loss; p stands
+        warnings.simplefilter('ignore', RuntimeWarning)
+        p = stats.ttest_ind(xa, xb, equal_var=False).pvalue if min(len(xa), len(xb)) > 1 else math.nan
     return dict(a=a, b=b, mean_a=sum(xa) / len(xa), mean_b=sum(xb) / len(xb), p=float(p), n=(len(xa), len(xb)))
 
 def _say(w) -> str:
