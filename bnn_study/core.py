@@ -144,13 +144,19 @@ def _stale(held:dict) -> bool:
     if time.time() - held.get('start', 0) > _CLAIM_TTL: return True
     return held.get('host') == socket.gethostname() and not _alive(held.get('pid', 0))
 
+_CLAIM_GRACE = 60  # seconds an unreadable claim file is taken to be one being written
+
 def claim(fn:Path) -> bool:
     "Atomically claim `fn` for this process (pid, host, start time); a stale claim is taken over."
     fn.parent.mkdir(parents=True, exist_ok=True)
     try: fd = os.open(fn, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         try: held = json.loads(fn.read_text())
-        except (OSError, ValueError): held = {}
+        except (OSError, ValueError):  # empty or half written: its owner may be writing it this instant
+            try: young = time.time() - fn.stat().st_mtime < _CLAIM_GRACE
+            except OSError: young = False  # gone meanwhile: claim afresh
+            if young: return False
+            held = {}
         if not isinstance(held, dict): held = dict(pid=held, host=socket.gethostname(), start=time.time())  # a bare pid: this host, age unknown
         if held.get('pid') == os.getpid() and held.get('host') == socket.gethostname(): return False
         if not _stale(held): return False
