@@ -105,6 +105,12 @@ def _bench_steps(fn=None) -> tuple:
     return {(r['model'], r['rule']): r['step_median_s'] / r['width'] ** 2 for r in rows}, d.get('env', {}).get('device', Path(fn).stem)
 
 # %% ../nbs/31_distributed.ipynb #854b43b8
+def _run_steps(p:Preset, split:str) -> float:
+    "Training steps in one run of `split` under preset `p`, an evaluation batch counted as a third of a step."
+    n = min(p.n_train or _TRAIN, int(0.9 * _TRAIN) if split == 'tune' else _TRAIN)
+    n_eval = int(0.1 * _TRAIN) if split == 'tune' else _TEST
+    return p.epochs * (n // p.bs + n_eval / p.bs / 3)
+
 def estimate_gpu_s(runs, p:Preset, bench=None, floor_s:float=0.005) -> dict:
     "Expected GPU-seconds, one run after another, of `runs` (rows with model, rule, split) under preset `p`."
     steps, device = _bench_steps(bench)
@@ -112,7 +118,5 @@ def estimate_gpu_s(runs, p:Preset, bench=None, floor_s:float=0.005) -> dict:
     for r in (runs.to_dict('records') if hasattr(runs, 'to_dict') else runs):
         w = p.models[r['model']].width
         step = max(steps[(r['model'], r['rule'])] * (p.img_size / 224) ** 2 * w ** 2 * p.bs / 64, floor_s)
-        n = min(p.n_train or _TRAIN, int(0.9 * _TRAIN) if r['split'] == 'tune' else _TRAIN)
-        n_eval = int(0.1 * _TRAIN) if r['split'] == 'tune' else _TEST
-        total += p.epochs * (n // p.bs + n_eval / p.bs / 3) * step
+        total += _run_steps(p, r['split']) * step
     return dict(runs=len(runs), gpu_s=total, device=device, floor_s=floor_s)
