@@ -62,7 +62,7 @@ class RunRecorder(Callback):
         self.rss_reset = _peak_rss_reset()
     def before_epoch(self):
         self.loss_sum, self.n = 0., 0
-        self.learn.recorder.log[0] = self.epoch + 1  # fastai's progress table counts epochs from 1, as the record does
+        self.learn.recorder.log[0] = len(self.epochs) + 1  # counted from 1, as the record does, and on after a resumed run's epochs
     def before_batch(self):
         if self.training: self.tb = time.perf_counter()
     def after_batch(self):
@@ -72,8 +72,14 @@ class RunRecorder(Callback):
         self.loss_sum += self.learn.loss.item() * len(self.yb[0]); self.n += len(self.yb[0])
     def after_epoch(self):
         _, valid_loss, acc = self.learn.recorder.values[-1][:3]
-        self.epochs.append(dict(epoch=self.epoch + 1, train_loss=self.loss_sum / max(self.n, 1), test_loss=float(valid_loss),
+        self.epochs.append(dict(epoch=len(self.epochs) + 1, train_loss=self.loss_sum / max(self.n, 1), test_loss=float(valid_loss),
                                 test_acc=float(acc), seconds=time.perf_counter() - self.t0))
+    def state(self) -> dict:
+        "What a run stopped after this epoch needs to go on recording (notebook 20's `Checkpoint`)."
+        return dict(epochs=self.epochs, step_times=self.step_times, elapsed=time.perf_counter() - self.t0)
+    def restore(self, s:dict):
+        "Go on from `state()`: the epochs so far, their step times, and the training time already spent."
+        self.epochs, self.step_times, self.t0 = list(s['epochs']), list(s['step_times']), time.perf_counter() - s['elapsed']
     def summary(self) -> dict:
         "The measured part of a run record."
         accs = [e['test_acc'] for e in self.epochs]

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['FIRST_FINDINGS', 'environment', 'setting_name', 'run_name', 'check_values', 'is_record', 'read_record', 'run_config',
-           'plan_run', 'fit_plan', 'train_run', 'weights_file', 'load_run', 'first_findings', 'load_records',
-           'reference_file', 'paper_results']
+           'plan_run', 'checkpoint_file', 'Checkpoint', 'fit_plan', 'train_run', 'weights_file', 'load_run',
+           'first_findings', 'load_records', 'reference_file', 'paper_results']
 
 # %% ../nbs/20_runs.ipynb #07776bc0
-import time, sys, warnings, json, os, platform, subprocess, torch
+import time, sys, warnings, json, os, platform, subprocess, random, torch
+import numpy as np
 from pathlib import Path
 from contextlib import ExitStack
 from torch import nn
@@ -21,6 +22,7 @@ from .learner import bnn_learner, RunRecorder
 from .alignment import Alignment
 from .rules.all import get_rule
 from fastai.learner import Learner
+from fastai.callback.core import Callback
 from fastai.torch_core import set_seed
 
 # %% ../nbs/20_runs.ipynb #a889077c
@@ -131,6 +133,59 @@ def _reuse(plan, save, align_every=0):
         raise ValueError(f"{plan['fn']} exists without saved weights. Fix: --force --save to train it again and keep them.")
     return None if align_every and 'alignment' not in old else old  # asked for diagnostics it lacks: train again
 
+# %% ../nbs/20_runs.ipynb #ck0ex001
+def checkpoint_file(record_file) -> Path:
+    "Where a run that writes `record_file` keeps its state after each epoch until the record is written."
+    return Path(record_file).with_suffix('.ckpt')
+
+def _save_atomic(obj, fn):
+    tmp = Path(f'{fn}.{os.getpid()}.tmp'); torch.save(obj, tmp); os.replace(tmp, fn)
+
+def _load_weights(model, state):
+    "Load `state` into `model`, first adding the buffers a rule adds in training (feedback matrices)."
+    for k in state.keys() - model.state_dict().keys():
+        mod, _, name = k.rpartition('.'); model.get_submodule(mod).register_buffer(name, torch.zeros_like(state[k]))
+    model.load_state_dict(state)
+
+# %% ../nbs/20_runs.ipynb #ck0ex002
+def _rng_states() -> dict:
+    "Every random state a run draws from, in types `torch.load(weights_only=True)` reads back."
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                numpy=[kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss], python=random.getstate())
+
+def _set_rng_states(s:dict):
+    torch.set_rng_state(s['torch']); random.setstate(s['python'])
+    kind, keys, *rest = s['numpy']; np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+
+# %% ../nbs/20_runs.ipynb #ck0ex003
+class Checkpoint(Callback):
+    "After every epoch keep in `fn` what the run needs to go on; given a checkpoint's `state`, go on from it (a resumption noted with `commit`)."
+    order = RunRecorder.order + 1  # after the epoch is recorded, after the rule has set up its feedback
+    def __init__(self, fn, head:dict, state:dict|None=None, commit:str|None=None):
+        self.fn, self.state = Path(fn), state
+        self.resumed = state['resumed'] + [dict(epoch=len(state['recorder']['epochs']), commit=commit)] if state else []
+        self.head = dict(head, resumed=self.resumed)
+    def before_fit(self):
+        if (s := self.state) is None: return
+        _load_weights(self.learn.model, s['model']); self.learn.opt.load_state_dict(s['opt'])
+        self.learn.run_recorder.restore(s['recorder']); _set_rng_states(s['rng'])
+        for dl, r in zip(self.dls.loaders, s['loaders']): dl.rng.setstate(r)
+    def after_epoch(self):
+        _save_atomic(dict(self.head, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), rng=_rng_states(),
+                          recorder=self.learn.run_recorder.state(), loaders=[dl.rng.getstate() for dl in self.dls.loaders]), self.fn)
+
+# %% ../nbs/20_runs.ipynb #ck0ex004
+def _resume_state(plan:dict, force:bool, align_every:int) -> dict|None:
+    "The checkpoint `plan`'s run left, if it is this run's (else it is set aside, as is any checkpoint when `force` or `align_every`)."
+    if plan['fn'] is None or not (ck := checkpoint_file(plan['fn'])).exists(): return None
+    try: s = torch.load(ck, weights_only=True)
+    except Exception as e: s = dict(config=f'unreadable ({type(e).__name__})')
+    if force or align_every or (s.get('config'), s.get('data')) != (plan['config'], plan['data']):
+        os.replace(ck, ck.with_suffix('.ckpt.old')); return None
+    return s
+
 # %% ../nbs/20_runs.ipynb #88ce7b9d
 def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False, align_every:int=0) -> dict:
     "Train the run `plan_run` planned (or return its existing record); write and return its record, and its weights if `save`."
@@ -138,23 +193,26 @@ def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False, alig
     if save and fn is None: raise ValueError("--save keeps the weights beside the record: give an --out folder.")
     if fn and not force and (old := _reuse(plan, save, align_every)) is not None: return old
     if fn: check_writable(fn.parent)
+    state = _resume_state(plan, force, align_every)
     cb = get_rule(config['rule'], seed=config['seed'], **config['rule_kwargs'])  # the run's seed draws the rule's feedback
     if config['seed'] is not None: set_seed(config['seed'], reproducible=True)  # the initial weights too: the model is built here
     m = _run_model(config, len(plan['data']['classes']))
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dls = get_dls(str(plan['root']), size=config['img_size'], bs=config['bs'], split=config['split'], seed=config['seed'],
                   n_train=config['n_train'], n_valid=config['n_valid'], aug=config['aug'], device=device, layout=plan['layout'])
-    learn = bnn_learner(m, dls, config['setting'], lr=config['lr'], seed=config['seed'], rule=cb,
-                        cbs=[rec := RunRecorder()] + ([al := Alignment(align_every)] if align_every else []))
     env = environment()
+    keep = [Checkpoint(checkpoint_file(fn), dict(config=config, data=plan['data']), state, env['git_commit'])] if fn and not align_every else []
+    learn = bnn_learner(m, dls, config['setting'], lr=config['lr'], seed=config['seed'], rule=cb,
+                        cbs=[rec := RunRecorder()] + keep + ([al := Alignment(align_every)] if align_every else []))
     with ExitStack() as ctx:
         if quiet: ctx.enter_context(learn.no_bar()); ctx.enter_context(learn.no_logging())
-        learn.fit(config['epochs'])
+        learn.fit(config['epochs'] - len(state['recorder']['epochs']) if state else config['epochs'])  # the epochs still to train
     record = dict(name=run_name(config), config=config, data=plan['data'], argv=sys.argv, **rec.summary(),
                   params=sum(p.numel() for p in m.parameters()), env=env, finished=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     if align_every: record['alignment'] = al.summary()
+    if keep and keep[0].resumed: record['resumed'] = keep[0].resumed
     if save: _save_weights(m, weights_file(fn)); record['weights'] = weights_file(fn).name
-    if fn: write_atomic(fn, json.dumps(record, indent=1))
+    if fn: write_atomic(fn, json.dumps(record, indent=1)); checkpoint_file(fn).unlink(missing_ok=True)
     return record
 
 # %% ../nbs/20_runs.ipynb #43fa4a03
@@ -177,14 +235,7 @@ def weights_file(record_file) -> Path:
     "Where `save=True` keeps the weights of the run recorded in `record_file`."
     return Path(record_file).with_suffix('.pth')
 
-def _save_weights(model, fn):
-    tmp = Path(f'{fn}.{os.getpid()}.tmp'); torch.save(model.state_dict(), tmp); os.replace(tmp, fn)  # atomic
-
-def _load_weights(model, state):
-    "Load `state` into `model`, first adding the buffers a rule adds in training (feedback matrices)."
-    for k in state.keys() - model.state_dict().keys():
-        mod, _, name = k.rpartition('.'); model.get_submodule(mod).register_buffer(name, torch.zeros_like(state[k]))
-    model.load_state_dict(state)
+def _save_weights(model, fn): _save_atomic(model.state_dict(), fn)
 
 # %% ../nbs/20_runs.ipynb #552f6041
 def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) -> Learner:
