@@ -8,7 +8,7 @@ __all__ = ['FIRST_FINDINGS', 'environment', 'setting_name', 'run_name', 'check_v
            'first_findings', 'load_records', 'reference_file', 'paper_results']
 
 # %% ../nbs/20_runs.ipynb #07776bc0
-import time, sys, warnings, json, os, platform, subprocess, random, torch
+import time, sys, warnings, json, os, platform, subprocess, torch
 import numpy as np
 from pathlib import Path
 from contextlib import ExitStack
@@ -23,7 +23,7 @@ from .alignment import Alignment
 from .rules.all import get_rule
 from fastai.learner import Learner
 from fastai.callback.core import Callback
-from fastai.torch_core import set_seed
+from fastai.torch_core import set_seed, get_random_states, set_random_states
 
 # %% ../nbs/20_runs.ipynb #a889077c
 def _git_commit():
@@ -149,15 +149,13 @@ def _load_weights(model, state):
 
 # %% ../nbs/20_runs.ipynb #ck0ex002
 def _rng_states() -> dict:
-    "Every random state a run draws from, in types `torch.load(weights_only=True)` reads back."
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                numpy=[kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss], python=random.getstate())
+    "fastai's `get_random_states` (Python, numpy, torch, CUDA), numpy's keys as a tensor so that `torch.load(weights_only=True)` reads them."
+    s = get_random_states(); kind, keys, *rest = s['numpy_state']
+    return dict(s, numpy_state=[kind, torch.from_numpy(keys.astype(np.int64)), *rest])
 
 def _set_rng_states(s:dict):
-    torch.set_rng_state(s['torch']); random.setstate(s['python'])
-    kind, keys, *rest = s['numpy']; np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
-    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    kind, keys, *rest = s['numpy_state']
+    set_random_states(**dict(s, numpy_state=(kind, keys.numpy().astype(np.uint32), *rest)))
 
 # %% ../nbs/20_runs.ipynb #ck0ex003
 class Checkpoint(Callback):
@@ -177,12 +175,12 @@ class Checkpoint(Callback):
                           recorder=self.learn.run_recorder.state(), loaders=[dl.rng.getstate() for dl in self.dls.loaders]), self.fn)
 
 # %% ../nbs/20_runs.ipynb #ck0ex004
-def _resume_state(plan:dict, force:bool, align_every:int) -> dict|None:
-    "The checkpoint `plan`'s run left, if it is this run's (else it is set aside, as is any checkpoint when `force` or `align_every`)."
+def _resume_state(plan:dict, discard:bool=False) -> dict|None:
+    "The checkpoint `plan`'s run left, if it is this run's and not `discard`ed (else it is set aside as `.ckpt.old`)."
     if plan['fn'] is None or not (ck := checkpoint_file(plan['fn'])).exists(): return None
     try: s = torch.load(ck, weights_only=True)
     except Exception as e: s = dict(config=f'unreadable ({type(e).__name__})')
-    if force or align_every or (s.get('config'), s.get('data')) != (plan['config'], plan['data']):
+    if discard or (s.get('config'), s.get('data')) != (plan['config'], plan['data']):
         os.replace(ck, ck.with_suffix('.ckpt.old')); return None
     return s
 
@@ -193,7 +191,8 @@ def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False, alig
     if save and fn is None: raise ValueError("--save keeps the weights beside the record: give an --out folder.")
     if fn and not force and (old := _reuse(plan, save, align_every)) is not None: return old
     if fn: check_writable(fn.parent)
-    state = _resume_state(plan, force, align_every)
+    resumable = fn is not None and not align_every  # alignment diagnostics keep running sums that a checkpoint does not hold
+    state = _resume_state(plan, discard=force or not resumable)
     cb = get_rule(config['rule'], seed=config['seed'], **config['rule_kwargs'])  # the run's seed draws the rule's feedback
     if config['seed'] is not None: set_seed(config['seed'], reproducible=True)  # the initial weights too: the model is built here
     m = _run_model(config, len(plan['data']['classes']))
@@ -201,7 +200,7 @@ def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False, alig
     dls = get_dls(str(plan['root']), size=config['img_size'], bs=config['bs'], split=config['split'], seed=config['seed'],
                   n_train=config['n_train'], n_valid=config['n_valid'], aug=config['aug'], device=device, layout=plan['layout'])
     env = environment()
-    keep = [Checkpoint(checkpoint_file(fn), dict(config=config, data=plan['data']), state, env['git_commit'])] if fn and not align_every else []
+    keep = [Checkpoint(checkpoint_file(fn), dict(config=config, data=plan['data']), state, env['git_commit'])] if resumable else []
     learn = bnn_learner(m, dls, config['setting'], lr=config['lr'], seed=config['seed'], rule=cb,
                         cbs=[rec := RunRecorder()] + keep + ([al := Alignment(align_every)] if align_every else []))
     with ExitStack() as ctx:
@@ -211,7 +210,7 @@ def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False, alig
                   params=sum(p.numel() for p in m.parameters()), env=env, finished=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     if align_every: record['alignment'] = al.summary()
     if keep and keep[0].resumed: record['resumed'] = keep[0].resumed
-    if save: _save_weights(m, weights_file(fn)); record['weights'] = weights_file(fn).name
+    if save: _save_atomic(m.state_dict(), weights_file(fn)); record['weights'] = weights_file(fn).name
     if fn: write_atomic(fn, json.dumps(record, indent=1)); checkpoint_file(fn).unlink(missing_ok=True)
     return record
 
@@ -234,8 +233,6 @@ def train_run(model:str='vgg19_bn', setting:str='both', rule:str='bp', dataset:s
 def weights_file(record_file) -> Path:
     "Where `save=True` keeps the weights of the run recorded in `record_file`."
     return Path(record_file).with_suffix('.pth')
-
-def _save_weights(model, fn): _save_atomic(model.state_dict(), fn)
 
 # %% ../nbs/20_runs.ipynb #552f6041
 def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) -> Learner:
