@@ -39,12 +39,19 @@ def _git_commit():
 
 _COMMIT_AT_IMPORT = _git_commit()  # the code that runs is the code imported, whatever is committed later
 
+def _cpu_model() -> str:
+    "The CPU's model name from `/proc/cpuinfo` (Linux), else what `platform` knows."
+    try: names = [l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')]
+    except OSError: names = []
+    return names[0] if names else (platform.processor() or platform.machine())
+
 def environment() -> dict:
-    "Library versions, device and the git commit of the code imported, for run records."
+    "Library versions, device (the CPU's model where there is no GPU), torch's threads and the git commit of the code imported, for run records."
     import torchvision, fastai
-    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores, {_cpu_model()})"
     return dict(python=platform.python_version(), torch=torch.__version__, torchvision=torchvision.__version__,
-                fastai=fastai.__version__, bnn_study=bnn_study.__version__, device=dev, git_commit=_COMMIT_AT_IMPORT)
+                fastai=fastai.__version__, bnn_study=bnn_study.__version__, device=dev, threads=torch.get_num_threads(),
+                git_commit=_COMMIT_AT_IMPORT)
 
 # %% ../nbs/20_runs.ipynb #ea1ae4df
 def setting_name(weights:str='binary', acts:str='binary') -> str:
