@@ -213,13 +213,21 @@ def compare_forms(a:pd.DataFrame, b:pd.DataFrame, names=('a', 'b'), rule:str='si
     return pd.DataFrame(rows)
 
 # %% ../nbs/40_results.ipynb #c6921b3b
-def verdict_moves(t2_short:pd.DataFrame, t2_long:pd.DataFrame, labels=('5 epochs', '20 epochs')) -> pd.DataFrame:
-    "The verdicts T2 alone decides (findings 1, 2 and 6) from two T2 tables, side by side, and whether each moves."
+def _shared_cells(short:pd.DataFrame, long:pd.DataFrame, seeds:int) -> tuple:
+    "`short` and `long` cut to the configurations `long` has at all `seeds`, so that both lengths are judged on the same cells."
+    keys = ['model', 'skips', 'setting', 'rule']
+    done = long[long.accs.map(len) >= seeds][keys] if len(long) and 'accs' in long else short[keys].iloc[0:0]
+    return short.merge(done, on=keys), long.merge(done, on=keys) if len(done) else long.iloc[0:0]
+
+def verdict_moves(t2_short:pd.DataFrame, t2_long:pd.DataFrame, labels=('5 epochs', '20 epochs'), seeds:int=3) -> pd.DataFrame:
+    "The verdicts T2 alone decides (findings 1, 2 and 6) at two lengths, on the cells the longer has at all `seeds`, and whether each moves."
     none = t2_short.iloc[0:0]
-    a, b = (verdicts(none, t, none).set_index('finding').loc[[1, 2, 6]] for t in (t2_short, t2_long))
+    s, l = _shared_cells(t2_short, t2_long, seeds)
+    if l.empty: s = t2_short  # nothing to compare yet: the shorter's verdicts on all its cells
+    a, b = (verdicts(none, t, none).set_index('finding').loc[[1, 2, 6]] for t in (s, l))
     moved = ['not run yet' if 'not run yet' in (x, y) else 'yes' if x != y else 'no' for x, y in zip(a.verdict, b.verdict)]
-    return pd.DataFrame({'paper': a.paper, labels[0]: a.verdict, labels[1]: b.verdict, 'moves': moved,
-                         f'evidence at {labels[1]}': b.evidence}).reset_index()
+    return pd.DataFrame({'paper': a.paper, 'cells': f"{len(l)} of {len(t2_short)}", labels[0]: a.verdict, labels[1]: b.verdict,
+                         'moves': moved, f'evidence at {labels[1]}': b.evidence}).reset_index()
 
 # %% ../nbs/40_results.ipynb #bb42d18b
 def _old_lr(c, p, out, old):
