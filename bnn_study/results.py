@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['RULE_ORDER', 'FINDINGS', 'study_table', 'paper_style', 'run_devices', 'plot_table', 'learning_curves', 'welch',
-           'verdicts', 'compare_forms', 'verdict_moves', 'superseded_table', 'rerun_check', 'headline', 'bnn_headline',
-           'bnn_headline_cli']
+           'verdicts', 'compare_forms', 'verdict_moves', 'length_change', 'superseded_table', 'rerun_check', 'headline',
+           'bnn_headline', 'bnn_headline_cli']
 
 # %% ../nbs/40_results.ipynb #5063e643
 import json, math, sys, time, warnings
@@ -74,8 +74,8 @@ def plot_table(t:pd.DataFrame, title:str, by:str='model', ax=None):
     ax.legend(ncol=4, fontsize=8, loc='upper right'); return ax
 
 # %% ../nbs/40_results.ipynb #1afb121e
-def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', seeds:int|None=None, skips:bool=True):
-    "Test accuracy per epoch (mean over seeds) of every rule, one panel per model."
+def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', seeds:int|None=None, skips:bool=True, title:str|None=None):
+    "Test accuracy per epoch (mean over seeds) of every rule, one panel per model, under `title`."
     p = get_preset(preset); seeds = seeds or p.seeds
     cs = [c for c in configs(experiment) if c.setting == 'both' and c.skips == skips]
     models = list(dict.fromkeys(c.model for c in cs))
@@ -92,6 +92,7 @@ def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', se
         ax.set(title=f"{m}{'' if skips else ', no skips'}", xlabel='epoch', ylabel='test accuracy (%)')
         if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
         else: ax.text(0.5, 0.5, 'not run yet', ha='center', transform=ax.transAxes)
+    if title: fig.suptitle(title)
     fig.tight_layout(); return fig
 
 # %% ../nbs/40_results.ipynb #08b1032e
@@ -228,6 +229,14 @@ def verdict_moves(t2_short:pd.DataFrame, t2_long:pd.DataFrame, labels=('5 epochs
     moved = ['not run yet' if 'not run yet' in (x, y) else 'yes' if x != y else 'no' for x, y in zip(a.verdict, b.verdict)]
     return pd.DataFrame({'paper': a.paper, 'cells': f"{len(l)} of {len(t2_short)}", labels[0]: a.verdict, labels[1]: b.verdict,
                          'moves': moved, f'evidence at {labels[1]}': b.evidence}).reset_index()
+
+# %% ../nbs/40_results.ipynb #lench001
+def length_change(short:pd.DataFrame, long:pd.DataFrame, labels=('5 epochs', '20 epochs')) -> pd.DataFrame:
+    "Per configuration in both tables: mean ± std (%) at each training length and the change of the mean (points)."
+    t = short.merge(long, on=['model', 'skips', 'setting', 'rule'], suffixes=('_s', '_l'))
+    return pd.DataFrame({'model': t.model, 'rule': t.rule, 'lr': t.lr_s, labels[0]: [_cell(m, s) for m, s in zip(t.mean_s, t.std_s)],
+                         labels[1]: [_cell(m, s) for m, s in zip(t.mean_l, t.std_l)], 'change (points)': (t.mean_l - t.mean_s).round(1),
+                         f'seeds at {labels[1]}': t.n_l})
 
 # %% ../nbs/40_results.ipynb #bb42d18b
 def _old_lr(c, p, out, old):
