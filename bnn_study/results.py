@@ -214,11 +214,12 @@ def compare_forms(a:pd.DataFrame, b:pd.DataFrame, names=('a', 'b'), rule:str='si
     return pd.DataFrame(rows)
 
 # %% ../nbs/40_results.ipynb #c6921b3b
+_CELL = ['model', 'skips', 'setting', 'rule']  # what names a cell of a table
+
 def _shared_cells(short:pd.DataFrame, long:pd.DataFrame, seeds:int) -> tuple:
     "`short` and `long` cut to the configurations `long` has at all `seeds`, so that both lengths are judged on the same cells."
-    keys = ['model', 'skips', 'setting', 'rule']
-    done = long[long.accs.map(len) >= seeds][keys] if len(long) and 'accs' in long else short[keys].iloc[0:0]
-    return short.merge(done, on=keys), long.merge(done, on=keys) if len(done) else long.iloc[0:0]
+    done = long[long.accs.map(len) >= seeds][_CELL] if len(long) and 'accs' in long else short[_CELL].iloc[0:0]
+    return short.merge(done, on=_CELL), long.merge(done, on=_CELL) if len(done) else long.iloc[0:0]
 
 def verdict_moves(t2_short:pd.DataFrame, t2_long:pd.DataFrame, labels=('5 epochs', '20 epochs'), seeds:int=3) -> pd.DataFrame:
     "The verdicts T2 alone decides (findings 1, 2 and 6) at two lengths, on the cells the longer has at all `seeds`, and whether each moves."
@@ -233,7 +234,7 @@ def verdict_moves(t2_short:pd.DataFrame, t2_long:pd.DataFrame, labels=('5 epochs
 # %% ../nbs/40_results.ipynb #lench001
 def length_change(short:pd.DataFrame, long:pd.DataFrame, labels=('5 epochs', '20 epochs')) -> pd.DataFrame:
     "Per configuration in both tables: mean ± std (%) at each training length and the change of the mean (points)."
-    t = short.merge(long, on=['model', 'skips', 'setting', 'rule'], suffixes=('_s', '_l'))
+    t = short.merge(long, on=_CELL, suffixes=('_s', '_l'))
     return pd.DataFrame({'model': t.model, 'rule': t.rule, 'lr': t.lr_s, labels[0]: [_cell(m, s) for m, s in zip(t.mean_s, t.std_s)],
                          labels[1]: [_cell(m, s) for m, s in zip(t.mean_l, t.std_l)], 'change (points)': (t.mean_l - t.mean_s).round(1),
                          f'seeds at {labels[1]}': t.n_l})
