@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'Config', 'configs', 'paper_lr', 'run_kwargs', 'record_path', 'select_lr', 'selection_file', 'fixed_lr',
-           'lr_known', 'config_runs', 'sweep', 'plan', 'results_table', 'bnn_sweep', 'bnn_sweep_cli']
+           'lr_known', 'config_runs', 'sweep', 'plan', 'results_table', 'write_table', 'bnn_sweep', 'bnn_sweep_cli']
 
 # %% ../nbs/30_experiments.ipynb #fcd5e2af
 import os, sys, json, time, math, multiprocessing, importlib
@@ -234,6 +234,15 @@ def results_table(out, cs:list, p:Preset, seeds:int) -> pd.DataFrame:
                          std=acc.std(ddof=1) if len(accs) > 1 else math.nan, **dict(zip(('paper_mean', 'paper_std'), _paper_acc(ref, c)))))
     return pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'lr', 'n', 'accs', 'mean', 'std', 'paper_mean', 'paper_std'])
 
+# %% ../nbs/30_experiments.ipynb #wtab0001
+def write_table(experiment:str, p:Preset, seeds:int, out, rules=None) -> pd.DataFrame:
+    "Write `out/<experiment>_table.csv` from every record in `out` of the experiment's configurations and of `rules` swept in place of its own."
+    cs = configs(experiment)
+    if rules: cs += [c for c in configs(experiment, rules) if c not in cs]
+    t = results_table(out, cs, p, seeds)
+    write_atomic(Path(out)/f'{experiment}_table.csv', t.to_csv(index=False))
+    return t
+
 # %% ../nbs/30_experiments.ipynb #f51fb9c6
 @call_parse
 def bnn_sweep(
@@ -261,7 +270,7 @@ def bnn_sweep(
     except (FileNotFoundError, ValueError, OSError, TypeError, RuntimeError) as e: sys.exit(f"bnn_sweep: error: {e}")
     with pd.option_context('display.width', 200, 'display.max_rows', 500): print(res.to_string(index=False) if len(res) else '(nothing yet)')
     if dry_run and get_preset(preset).device == 'gpu': print(_gpu_estimate(res, get_preset(preset, epochs=epochs, n_train=n_train)))
-    if not dry_run and len(res): write_atomic(Path(out)/f'{experiment}_table.csv', res.to_csv(index=False))
+    if not dry_run and len(res): write_table(experiment, get_preset(preset, epochs=epochs, n_train=n_train), seeds or get_preset(preset).seeds, out, rules and rules.split(','))
     return res
 
 # %% ../nbs/30_experiments.ipynb #a8abacfd
