@@ -214,7 +214,7 @@ def compare_forms(a:pd.DataFrame, b:pd.DataFrame, names=('a', 'b'), rule:str='si
     return pd.DataFrame(rows)
 
 # %% ../nbs/40_results.ipynb #c6921b3b
-_CELL = ['model', 'skips', 'setting', 'rule']  # what names a cell of a table
+_CELL = list(Config._fields)  # what names a cell of a table
 
 def _shared_cells(short:pd.DataFrame, long:pd.DataFrame, seeds:int) -> tuple:
     "`short` and `long` cut to the configurations `long` has at all `seeds`, so that both lengths are judged on the same cells."
