@@ -119,6 +119,8 @@ def _get(t, **where):
     for k, v in where.items(): sel = sel[sel[k] == v] if len(sel) else sel
     return sel['mean'].iloc[0] if len(sel) else math.nan
 
+def _pct(x) -> str: return 'not run' if math.isnan(x) else f"{x:.1f} %"
+
 def _verdict(oks) -> str:
     oks = [o for o in oks if o is not None]
     return 'not run yet' if not oks else 'yes' if all(oks) else 'no' if not any(oks) else 'partly'
@@ -143,7 +145,7 @@ def _f2(t1, t2, vl=None):
     oks = [None if math.isnan(bp) else bp < 15, None if len(t2[t2.model == 'vgg19_bn']) < 5 else _best(t2, model='vgg19_bn') == 'dfa',
            None if math.isnan(bw) else bw < 15, None if math.isnan(ba) else ba >= 15]
     ev = ["fully binary VGG-19: " + _say(welch(t2, 'dfa', 'bp', model='vgg19_bn')) + f", best rule {_best(t2, model='vgg19_bn')}",
-          f"BP on VGG-19, binary weights only {bw:.1f} %, binary activations only {ba:.1f} %"]
+          f"BP on VGG-19, binary weights only {_pct(bw)}, binary activations only {_pct(ba)}"]
     if vl is not None and len(vl):  # beyond the paper: the same row with a one-layer classifier
         bpl = _get(vl, model='vgg19_bn', rule='bp')
         ev.append("with a one-layer classifier (not the paper's): " + _say(welch(vl, 'dfa', 'bp', model='vgg19_bn')) +
