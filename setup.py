@@ -36,8 +36,14 @@ if pkg_data:
 # Add package data to setup_cfg for setuptools.setup(..., **setup_cfg)
 setup_cfg['package_data'] = package_data
 
+# The XNOR-popcount kernels (nbs/50_xnor): a plain C shared library that bnn_study.xnor loads with ctypes (no Python API,
+# so no torch headers at build time). One build holds the AVX-512, AVX2 and portable kernels; the CPU picks at run time.
+xnor = setuptools.Extension(f"{cfg['lib_name']}._xnor", sources=[f"{cfg['lib_name']}/csrc/xnor.c"], extra_compile_args=['-O3'],
+                            libraries=['pthread'])
+
 setuptools.setup(
     name = cfg['lib_name'],
+    ext_modules = [xnor],
     license = lic[0],
     classifiers = [
         'Development Status :: ' + statuses[int(cfg['status'])],

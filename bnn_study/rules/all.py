@@ -14,12 +14,14 @@ from .drtp import DRTP
 from .hsic import HSIC
 from .sigprop import SigpropTL
 from .fa import FA
+from .floor import LastLayer
 from .bp import BP1Bit, BPCheckpoint, BP1BitCheckpoint, BPAccum
 from fastai.callback.core import Callback
 
 # %% ../../nbs/19_rules.all.ipynb #5ff437ed
 RULES = dict(bp=None, bp_lean=LeanBP, dfa=DFA, dfa_lowmem=DFALowMem, drtp=DRTP, hsic=HSIC, sigprop_tl=SigpropTL, fa=FA,  # None: plain BP
-             bp_1bit=BP1Bit, bp_ckpt=BPCheckpoint, bp_1bit_ckpt=BP1BitCheckpoint, bp_accum=BPAccum)
+             bp_1bit=BP1Bit, bp_ckpt=BPCheckpoint, bp_1bit_ckpt=BP1BitCheckpoint, bp_accum=BPAccum,
+             last_layer=LastLayer)  # the floor: the classifier alone on the untrained features
 PAPER_RULES = ('bp', 'dfa', 'drtp', 'hsic', 'sigprop_tl')  # the five rules of the paper's tables
 
 def check_rule(name:str):
