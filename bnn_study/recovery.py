@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['recovery_table']
 
-# %% ../nbs/43_recovery.ipynb #e3bc8d95
+# %% ../nbs/43_recovery.ipynb #bb72510c
 import math, warnings
 from pathlib import Path
 import pandas as pd
@@ -13,7 +13,7 @@ from scipy import stats
 from .results import study_table
 from .rules.all import PAPER_RULES
 
-# %% ../nbs/43_recovery.ipynb #8c08c994
+# %% ../nbs/43_recovery.ipynb #7a487bcd
 def _accs(t, rule, **where):
     sel = t[t.rule == rule]
     for k, v in where.items(): sel = sel[sel[k] == v]
@@ -26,7 +26,7 @@ def _above(a, b) -> float:
         warnings.simplefilter('ignore', RuntimeWarning)
         return float(stats.ttest_ind(a, b, equal_var=False, alternative='greater').pvalue)
 
-# %% ../nbs/43_recovery.ipynb #1231fc34
+# %% ../nbs/43_recovery.ipynb #76ed531d
 def recovery_table(t:pd.DataFrame, floor:pd.DataFrame, rules=PAPER_RULES[1:], alpha:float=0.05) -> pd.DataFrame:
     "Per configuration and rule: accuracy, floor, BP, the share of BP's gain over the floor recovered (mean, std over seeds), p of rule > floor."
     rows = []
@@ -42,4 +42,6 @@ def recovery_table(t:pd.DataFrame, floor:pd.DataFrame, rules=PAPER_RULES[1:], al
             p = _above(a, f)
             rows.append(dict(**where, rule=rule, acc=sum(a) / len(a), floor=f0, bp=b0, recovery=r.mean(), recovery_std=r.std(),
                              p_above_floor=p, learns=bool(p < alpha), n=len(a)))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+_COLUMNS = ['model', 'skips', 'setting', 'rule', 'acc', 'floor', 'bp', 'recovery', 'recovery_std', 'p_above_floor', 'learns', 'n']
