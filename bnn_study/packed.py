@@ -7,7 +7,7 @@ __all__ = ['MAGIC', 'FORMAT_VERSION', 'fold_thresholds', 'compile_packed', 'Pack
            'bias_after', 'PackedFileError', 'save_packed', 'load_packed', 'trained_model', 'export_run', 'float_bytes',
            'agreement', 'image_files', 'predict', 'bnn_export', 'bnn_export_cli', 'bnn_predict', 'bnn_predict_cli']
 
-# %% ../nbs/51_packed.ipynb #e3e4693a
+# %% ../nbs/51_packed.ipynb #93638b81
 import json, hashlib, struct, os, sys, time, copy
 from pathlib import Path
 import torch
@@ -23,7 +23,7 @@ from .augment import IMAGENET_MEAN, IMAGENET_STD
 from .data import read_image, ImageReadError
 from .runs import read_record, weights_file, load_run, _run_model, _load_weights
 
-# %% ../nbs/51_packed.ipynb #4e16f9d7
+# %% ../nbs/51_packed.ipynb #9e204ce8
 _I64, _I32 = torch.iinfo(torch.int64), torch.iinfo(torch.int32)
 
 def _tail(d, bias, bn):
@@ -37,7 +37,7 @@ def _bn_part(bn, s, e):
     part = {k: (None if getattr(bn, k) is None else getattr(bn, k)[s:e]) for k in ('running_mean', 'running_var', 'weight', 'bias')}
     return dict(part, eps=bn.eps)
 
-# %% ../nbs/51_packed.ipynb #cbf3fcdc
+# %% ../nbs/51_packed.ipynb #0ac4250a
 def fold_thresholds(k:int, bias:torch.Tensor|None, bn:nn.Module|None, n:int, chunk:int=2**24) -> tuple:
     "Bounds (lo, hi), int32 (n,): the simulation's sign(bn(d + bias)) is +1 exactly where lo <= d <= hi, for every integer d."
     d = torch.arange(-k, k + 1, dtype=torch.float32)
@@ -53,14 +53,14 @@ def fold_thresholds(k:int, bias:torch.Tensor|None, bn:nn.Module|None, n:int, chu
         hi[s:e] = torch.where(cnt == 0, 0, torch.where(last == len(d) - 1, _I64.max, last - k))
     return lo.clamp(_I32.min, _I32.max).int(), hi.clamp(_I32.min, _I32.max).int()
 
-# %% ../nbs/51_packed.ipynb #f28a1af0
+# %% ../nbs/51_packed.ipynb #74915c2b
 def _kernel_bounds(lo, hi, groups):
     "Bounds (O,) as the kernel reads them: int64 (G, Op), the padding channels never +1."
     og = len(lo) // groups
     pad = lambda t, v: F.pad(t.long().view(groups, og), (0, (og + 7) // 8 * 8 - og), value=v)
     return pad(lo, 1), pad(hi, 0)
 
-# %% ../nbs/51_packed.ipynb #8a3cbc9a
+# %% ../nbs/51_packed.ipynb #e7166cc1
 def _to_float(v, layout):
     "A float tensor in the simulation's layout from `Bits` (unpacked) or a float tensor (unchanged)."
     if not isinstance(v, Bits): return v
@@ -76,7 +76,7 @@ def _pack(v, axis):
     t = v if v.dim() == 3 else v[:, None]
     return Bits(pack_signs(t)[:, None], v.shape[-1])
 
-# %% ../nbs/51_packed.ipynb #6e6b1951
+# %% ../nbs/51_packed.ipynb #5788690f
 def _dots_layout(d, out):
     "Int32 dots (N, Ho, Wo, O) as float32 in the simulation's layout `out`."
     d = d.float()
@@ -88,7 +88,7 @@ def _bias_for(b, out): return b[:, None, None] if out == 'nchw' else b[:, None] 
 
 def _pw(a, t): return PackedWeight(t['_w'], a['out_channels'], a['in_channels'], tuple(a['kernel_size']), a['groups'], t.get('_dw'))
 
-# %% ../nbs/51_packed.ipynb #2572b001
+# %% ../nbs/51_packed.ipynb #eddf2aea
 def _maxpool_bits(v):
     "2x2 max pooling, stride 2, of packed signs: the max of +-1 values is -1 only where all are -1, so the bits AND."
     h, w = v.data.shape[1] // 2 * 2, v.data.shape[2] // 2 * 2
@@ -100,7 +100,7 @@ def _op_xnor(v, a, t):
     y = _dots_layout(bit_conv(v, _pw(a, t), a['stride'], a['padding'], a['dilation']), a['out'])
     return y + _bias_for(t['bias'], a['out']) if 'bias' in t else y
 
-# %% ../nbs/51_packed.ipynb #99ae4bd4
+# %% ../nbs/51_packed.ipynb #1dac7ff1
 def _op_bfloat(v, a, t):
     w, b = t['_w_float'], t.get('bias')
     if a['kind'] == 'conv2d': return F.conv2d(v, w, b, a['stride'], a['padding'], a['dilation'], a['groups'])
@@ -109,7 +109,7 @@ def _op_bfloat(v, a, t):
 
 def _op_bn(v, a, t): return F.batch_norm(v, t['running_mean'], t['running_var'], t.get('weight'), t.get('bias'), False, 0., a['eps'])
 
-# %% ../nbs/51_packed.ipynb #aded374d
+# %% ../nbs/51_packed.ipynb #23bc20f4
 _OPS = dict(
     xnor=_op_xnor, bfloat=_op_bfloat, bn=_op_bn,
     pack=lambda v, a, t: _pack(v, a['axis']),
@@ -126,7 +126,7 @@ _OPS = dict(
     maxpool=lambda v, a, t: F.max_pool2d(v, a['kernel'], a['stride'], a['padding']))
 _STACK_OPS = ('push', 'add')
 
-# %% ../nbs/51_packed.ipynb #f3f46f84
+# %% ../nbs/51_packed.ipynb #55963e85
 def _shapes(model, x):
     "The (input, output) shapes of every module of `model` on sample `x`."
     shapes, hooks = {}, []
@@ -138,7 +138,7 @@ def _shapes(model, x):
         for h in hooks: h.remove()
     return shapes
 
-# %% ../nbs/51_packed.ipynb #3843de84
+# %% ../nbs/51_packed.ipynb #ca031796
 def _pair(v): return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 def _geometry(m):
@@ -155,7 +155,7 @@ def _geometry(m):
 def _kind(m): return 'conv2d' if isinstance(m, nn.Conv2d) else 'conv1d' if isinstance(m, nn.Conv1d) else 'linear'
 _AXIS = dict(conv2d='nchw', conv1d='ncl', linear='last')
 
-# %% ../nbs/51_packed.ipynb #73eacd87
+# %% ../nbs/51_packed.ipynb #9c3e213f
 class _Compiler:
     "Walks a binarized model in forward order and emits the ops of its packed program."
     def __init__(self, shapes:dict): self.ops, self.shapes, self.state, self.axis, self.ndim, self.flat = [], shapes, 'float', None, None, None
@@ -169,7 +169,7 @@ class _Compiler:
         i = 0
         while i < len(mods): i = self.module(mods, i)
 
-# %% ../nbs/51_packed.ipynb #73d1f338
+# %% ../nbs/51_packed.ipynb #261ce3cd
 @patch
 def as_float(self:_Compiler):
     "Make the current value a float tensor: unpack bits, or apply a pending sign (and a pending flatten)."
@@ -180,7 +180,7 @@ def as_float(self:_Compiler):
     if self.flat: self.emit('flatten')
     self.flat = None
 
-# %% ../nbs/51_packed.ipynb #1ec1d363
+# %% ../nbs/51_packed.ipynb #45df92d5
 @patch
 def module(self:_Compiler, mods, i):
     "Emit the ops of `mods[i]` (and of the modules a binary layer folds); return the index of the next module."
@@ -197,7 +197,7 @@ def module(self:_Compiler, mods, i):
     else: raise ValueError(f"bnn_export cannot pack a {type(m).__name__}; it packs the VGG-19, MobileNetV2 and MLP-Mixer of notebook 03.")
     return i + 1
 
-# %% ../nbs/51_packed.ipynb #aa87546f
+# %% ../nbs/51_packed.ipynb #abce937e
 @patch
 def real(self:_Compiler, m):
     "A real layer: the same float operation PyTorch runs."
@@ -212,7 +212,7 @@ def real(self:_Compiler, m):
         g = _geometry(m)
         self.emit('conv2d', dict(weight=m.weight, bias=m.bias), stride=g['stride'], padding=g['padding'], dilation=g['dilation'], groups=g['groups'])
 
-# %% ../nbs/51_packed.ipynb #c9576e71
+# %% ../nbs/51_packed.ipynb #f4ae48a6
 @patch
 def residual(self:_Compiler, m):
     "A block with an optional skip connection: keep its input, run the block, add the input back."
@@ -225,7 +225,7 @@ def residual(self:_Compiler, m):
         self.as_float()
         self.emit('add')
 
-# %% ../nbs/51_packed.ipynb #3e0923f5
+# %% ../nbs/51_packed.ipynb #70b1e29c
 @patch
 def maxpool(self:_Compiler, m):
     k, s, p = (_pair(v) for v in (m.kernel_size, m.stride or m.kernel_size, m.padding))
@@ -249,7 +249,7 @@ def flatten(self:_Compiler, shape):
         self.as_float()
         self.emit('flatten')
 
-# %% ../nbs/51_packed.ipynb #3e169d24
+# %% ../nbs/51_packed.ipynb #3e93be7f
 @patch
 def binary(self:_Compiler, mods, i):
     "A binary layer: on real input float arithmetic with +-1 weights; on signs XNOR-popcount, folding bias, batch norm and sign."
@@ -277,7 +277,7 @@ def binary(self:_Compiler, mods, i):
     self.axis, self.ndim = ('last' if kind == 'linear' else _AXIS[kind]), len(in_shape)
     return j + 1
 
-# %% ../nbs/51_packed.ipynb #b0d2191d
+# %% ../nbs/51_packed.ipynb #c8748740
 @patch
 def to_bits(self:_Compiler, kind, ndim):
     "Make the current value `Bits` with channels where a `kind` layer reads them."
@@ -286,7 +286,7 @@ def to_bits(self:_Compiler, kind, ndim):
     self.emit('pack', axis=_AXIS[kind])
     self.state, self.axis, self.ndim = 'bits', _AXIS[kind], ndim
 
-# %% ../nbs/51_packed.ipynb #d6680b02
+# %% ../nbs/51_packed.ipynb #123ba6f1
 def _top_modules(model, shapes):
     "The model's modules in forward order, with what its `forward` does outside modules (flatten, pooling) as markers."
     if isinstance(model, VGG): return [*model.features, model.avgpool, ('flatten', shapes[model.avgpool][1]), *model.classifier]
@@ -303,7 +303,7 @@ def compile_packed(model:nn.Module, img_size:int, channels:int=3) -> list:
     c.as_float()
     return c.ops
 
-# %% ../nbs/51_packed.ipynb #bdd48729
+# %% ../nbs/51_packed.ipynb #241dbf24
 def _prepare(op):
     "Add the layouts the kernel runs on (names starting with `_`) to the tensors `op` stores."
     a, t = op['attrs'], op['tensors']
@@ -316,7 +316,7 @@ def _prepare(op):
         t['_w_float'] = (w if a['kind'] == 'conv2d' else w[:, :, 0] if a['kind'] == 'conv1d' else w[:, :, 0, 0]).clone(memory_format=torch.contiguous_format)
     elif a['bits']: t['_lo'], t['_hi'] = _kernel_bounds(t['lo'], t['hi'], a['groups'])
 
-# %% ../nbs/51_packed.ipynb #bb790818
+# %% ../nbs/51_packed.ipynb #794b92ab
 class PackedModel:
     "A binary network as XNOR-popcount ops: `model(x)` takes normalised images (N, 3, H, W) and returns the logits."
     def __init__(self, ops:list, meta:dict|None=None):
@@ -337,7 +337,7 @@ class PackedModel:
         for op in self.ops: n[op['op']] = n.get(op['op'], 0) + 1
         return f"PackedModel({self.meta.get('model', '?')}, {len(self.ops)} ops: " + ', '.join(f"{k} x{v}" for k, v in n.items()) + ")"
 
-# %% ../nbs/51_packed.ipynb #9f6a06b1
+# %% ../nbs/51_packed.ipynb #3cfad3ed
 def random_bnn(name:str, img_size:int=224, width:float=1., seed:int=0, **kwargs) -> nn.Module:
     "A fully binary `name` with random weights, batch-norm statistics and biases (every threshold in play), in eval mode."
     torch.manual_seed(seed)
@@ -351,12 +351,12 @@ def random_bnn(name:str, img_size:int=224, width:float=1., seed:int=0, **kwargs)
         elif isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear)) and mod.bias is not None: mod.bias.data.normal_(0, 1)
     return m.eval()
 
-# %% ../nbs/51_packed.ipynb #7d7d09aa
+# %% ../nbs/51_packed.ipynb #181ed5cf
 def max_rel_diff(a:torch.Tensor, b:torch.Tensor) -> float:
     "The largest difference between the logits of an image, relative to its largest logit in `b`, over the images."
     return ((a - b).abs().amax(1) / b.abs().amax(1).clamp_min(1e-30)).max().item()
 
-# %% ../nbs/51_packed.ipynb #8341ec79
+# %% ../nbs/51_packed.ipynb #835b8b27
 class _BiasAfter(nn.Module):
     "A binary layer that, reading signs, adds its bias after its product (one rounding); otherwise the layer itself."
     def __init__(self, layer): super().__init__(); self.layer = layer
@@ -378,14 +378,14 @@ def bias_after(model:nn.Module) -> nn.Module:
             setattr(m.get_submodule(parent), child, _BiasAfter(mod))
     return m.eval()
 
-# %% ../nbs/51_packed.ipynb #1b74be41
+# %% ../nbs/51_packed.ipynb #9eab3943
 MAGIC, FORMAT_VERSION = b'BNNPACK\n', 1
 _DTYPES = dict(int64=torch.int64, int32=torch.int32, float32=torch.float32)
 
 class PackedFileError(ValueError):
     "A file that is not a packed model this version reads: foreign, truncated, altered, or of another format version."
 
-# %% ../nbs/51_packed.ipynb #526263ee
+# %% ../nbs/51_packed.ipynb #206c626c
 def _packed_bytes(pm:PackedModel) -> bytes:
     index, blobs, ops, off = {}, [], [], 0
     for i, op in enumerate(pm.ops):
@@ -401,7 +401,7 @@ def _packed_bytes(pm:PackedModel) -> bytes:
     body = MAGIC + struct.pack('<Q', len(head)) + head + b''.join(blobs)
     return body + hashlib.sha256(body).digest()
 
-# %% ../nbs/51_packed.ipynb #2024d23a
+# %% ../nbs/51_packed.ipynb #dcc6207b
 def save_packed(pm:PackedModel, fn) -> Path:
     "Write `pm` to `fn` through a temporary file and a rename; a one-line error naming the file where the disk refuses."
     fn = Path(fn)
@@ -414,7 +414,7 @@ def save_packed(pm:PackedModel, fn) -> Path:
     finally: tmp.unlink(missing_ok=True)
     return fn
 
-# %% ../nbs/51_packed.ipynb #4c822654
+# %% ../nbs/51_packed.ipynb #1c2ce31d
 def _fail(fn, why): raise PackedFileError(f"{fn} {why}")
 
 def _tensor(fn, blob, spec):
@@ -425,7 +425,7 @@ def _tensor(fn, blob, spec):
     if off < 0 or off + nb > len(blob) or n * dt.itemsize != nb: _fail(fn, "is inconsistent (a tensor runs past the data): export it again.")
     return torch.frombuffer(bytearray(blob[off:off + nb]), dtype=dt).view(shape) if nb else torch.empty(shape, dtype=dt)
 
-# %% ../nbs/51_packed.ipynb #56f04082
+# %% ../nbs/51_packed.ipynb #4a08fb95
 def _read_header(fn, data):
     if not data.startswith(MAGIC): _fail(fn, "is not a bnn-study packed model (no BNNPACK header): make one with bnn_export.")
     if len(data) < len(MAGIC) + 40 or hashlib.sha256(data[:-32]).digest() != data[-32:]:
@@ -437,7 +437,7 @@ def _read_header(fn, data):
         _fail(fn, f"is format version {head.get('version') if isinstance(head, dict) else '?'}; this bnn_study reads {FORMAT_VERSION}.")
     return head, data[start + n:-32]
 
-# %% ../nbs/51_packed.ipynb #2a5cbb73
+# %% ../nbs/51_packed.ipynb #c9b26183
 def load_packed(fn) -> PackedModel:
     "Read a packed model written by `save_packed`; a one-line `PackedFileError` for a foreign, truncated or altered file."
     fn = Path(fn)
@@ -452,7 +452,7 @@ def load_packed(fn) -> PackedModel:
     except (KeyError, TypeError, AttributeError, IndexError, RuntimeError) as e:
         _fail(fn, f"lacks a field or has a wrong shape ({type(e).__name__}: {e}): it was not written by this bnn_study.")
 
-# %% ../nbs/51_packed.ipynb #3f9c5fed
+# %% ../nbs/51_packed.ipynb #f849ebe8
 def _sha256(fn): return hashlib.sha256(Path(fn).read_bytes()).hexdigest()
 
 def trained_model(record_file) -> tuple:
@@ -466,7 +466,7 @@ def trained_model(record_file) -> tuple:
     except Exception as e: raise ValueError(f"{w} does not hold this run's weights ({type(e).__name__}): train it again with --save.") from None
     return m.eval(), rec
 
-# %% ../nbs/51_packed.ipynb #4cd967c6
+# %% ../nbs/51_packed.ipynb #60f6706b
 def export_run(record_file, out=None) -> Path:
     "Pack saved run `record_file` (setting `both`) into `out` (default: beside the record, `.bnn`); return the file."
     m, rec = trained_model(record_file)
@@ -478,13 +478,13 @@ def export_run(record_file, out=None) -> Path:
                 best_test_acc=rec.get('best_test_acc'))
     return save_packed(PackedModel(compile_packed(m, c['img_size']), meta), Path(out) if out else Path(record_file).with_suffix('.bnn'))
 
-# %% ../nbs/51_packed.ipynb #02a30b89
+# %% ../nbs/51_packed.ipynb #d2dadcbb
 def float_bytes(model:nn.Module) -> int:
     "Bytes of `model`'s float32 inference state: parameters and batch-norm statistics (not a rule's training buffers)."
     stats = sum(b.numel() for n, b in model.named_buffers() if n.endswith(('running_mean', 'running_var')))
     return 4 * (sum(p.numel() for p in model.parameters()) + stats)
 
-# %% ../nbs/51_packed.ipynb #e6422966
+# %% ../nbs/51_packed.ipynb #71d0ea88
 def _compare(got, ref) -> dict:
     rel = (got - ref).abs().amax(1) / ref.abs().amax(1).clamp_min(1e-30)
     return dict(same_class=int((got.argmax(1) == ref.argmax(1)).sum()), max_rel_err=rel.max().item(), over_1e4=int(rel.gt(1e-4).sum()))
@@ -502,7 +502,7 @@ def agreement(record_file, packed=None, data=None, n_valid:int|None=None, bs:int
     return dict(images=len(y), **_compare(got, ref), **one, acc_float=float((ref.argmax(1) == y).float().mean()),
                 acc_packed=float((got.argmax(1) == y).float().mean()))
 
-# %% ../nbs/51_packed.ipynb #6144a3d9
+# %% ../nbs/51_packed.ipynb #728c9dff
 _IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
 
 def image_files(paths) -> list:
@@ -520,7 +520,7 @@ def _image(f, size, mean, std):
     x = torch.from_numpy(read_image(f, size).transpose(2, 0, 1).copy()).float().div_(255)
     return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
 
-# %% ../nbs/51_packed.ipynb #efa02250
+# %% ../nbs/51_packed.ipynb #492d5b5b
 def _classifier(model):
     "(callable network, class names, image size, mean, std) of a packed file or a run record."
     if Path(model).suffix == '.json':
@@ -544,7 +544,7 @@ def predict(model, paths, bs:int=64) -> list:
             rows += [dict(file=str(f), cls=classes[int(i)], prob=float(q)) for f, q, i in zip(ok, *p.max(1))]
     return rows
 
-# %% ../nbs/51_packed.ipynb #d070db6e
+# %% ../nbs/51_packed.ipynb #d7f98cf0
 def _mib(n): return f"{n / 2**20:.2f} MiB"
 
 @call_parse
@@ -567,7 +567,7 @@ def bnn_export(
 
 def bnn_export_cli(): run_cli(bnn_export.__wrapped__)
 
-# %% ../nbs/51_packed.ipynb #5ffe55d1
+# %% ../nbs/51_packed.ipynb #1193a518
 @call_parse
 def bnn_predict(
     model:str,  # a packed model (.bnn, with --packed) or the run record (.json) of a run trained with --save
