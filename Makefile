@@ -1,5 +1,5 @@
 # Two entry points, each doing all of its own set-up on a fresh clone:
-#   make study   set up, then run the main job: five rules on three fully binary models (bnn_headline, ~10 min on 2 cores)
+#   make study   set up, then run the main job: five rules on three fully binary models (bnn_headline, about 15 min on 2 cores)
 #   make test    set up, then run every check CI runs
 VENV       ?= .venv
 PY         := $(VENV)/bin/python

@@ -28,7 +28,8 @@ def atlas_records(*outs) -> list:
     return [r for o in outs for r in load_records(Path(o, 'runs')) if 'alignment' in r]
 
 def alignment_frame(records:list) -> pd.DataFrame:
-    "One row per run, measurement and weight layer: cosine to BP, norm ratio, BP's gradient norm, and the layer's depth as a fraction."
+    """One row per run, measurement and weight layer: cosine to BP, norm ratio, BP's gradient norm, and the layer's
+    depth as a fraction."""
     rows = []
     for r in records:
         if 'alignment' not in r: continue
@@ -37,13 +38,15 @@ def alignment_frame(records:list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def masked_frame(records:list) -> pd.DataFrame:
-    "One row per run, measurement and sign activation (in forward order): the fraction of its inputs the clipped STE masks."
+    """One row per run, measurement and sign activation (in forward order): the fraction of its inputs the clipped STE
+    masks."""
     return pd.DataFrame([dict(_tags(r), step=m['step'], sign=i, masked=f) for r in records if 'alignment' in r
                          for m in r['alignment']['masked'] for i, f in enumerate(m['fractions'])])
 
 # %% ../nbs/42_atlas.ipynb #d552cba7
 def _sel(df:pd.DataFrame, model:str, skips:bool=True, head:str|None=None, setting:str='both') -> pd.DataFrame:
-    "The rows of `df` for `model` in `setting`, with or without skips (VGG-19: torchvision's classifier unless `head='linear'`)."
+    """The rows of `df` for `model` in `setting`, with or without skips (VGG-19: torchvision's classifier unless
+    `head='linear'`)."""
     if not len(df): return df
     d = df[(df.model == model) & (df.setting == setting) & (df.skips == skips)]
     return d[d['head'] == (head or 'torchvision')] if model == 'vgg19_bn' else d
@@ -53,12 +56,17 @@ def _label(model:str, skips:bool=True, head:str|None=None) -> str:
 
 # %% ../nbs/42_atlas.ipynb #f15f5dd3
 def plot_alignment(af:pd.DataFrame, model:str, skips:bool=True, head:str|None=None, axs=None):
-    "Cosine of each rule's update to BP's gradient on fully binary `model`: by layer (mean over measurements and seeds), and over training (mean over layers)."
+    """Cosine of each rule's update to BP's gradient on fully binary `model`: by layer (mean over measurements and
+    seeds), and over training (mean over layers)."""
     axs = axs if axs is not None else plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)[1]
     for rule, g in _sel(af, model, skips, head).groupby('rule', sort=False):
-        for ax, by in zip(axs, ('layer', 'step')): ax.plot(*zip(*g.groupby(by).cos.mean().items()), marker='.', label=rule)
-    for ax in axs: ax.axhline(0, color='grey', lw=0.8, ls=':'); ax.legend(fontsize=8)
-    axs[0].set(xlabel='weight layer (input to output)', ylabel="cosine of the update to BP's gradient", ylim=(-1.05, 1.05),
+        for ax, by in zip(axs, ('layer', 'step')): ax.plot(*zip(*g.groupby(by).cos.mean().items()), marker='.',
+                                                           label=rule)
+    for ax in axs:
+        ax.axhline(0, color='grey', lw=0.8, ls=':')
+        ax.legend(fontsize=8)
+    axs[0].set(xlabel='weight layer (input to output)', ylabel="cosine of the update to BP's gradient",
+               ylim=(-1.05, 1.05), 
                title=f"{_label(model, skips, head)}: alignment by layer")
     axs[1].set(xlabel='training step (batches of 64)', title='over training (mean over layers)')
     return axs
@@ -70,15 +78,18 @@ def _bp_conditions(model:str) -> list:
     return [dict(label='binary'), dict(setting='f32', label='full precision'), alt]
 
 def plot_bp_gradients(af:pd.DataFrame, mf:pd.DataFrame, model:str, axs=None):
-    "BP's gradient norm per layer (log scale) and the STE-masked fraction per sign activation, in BP-trained runs of `model`."
+    """BP's gradient norm per layer (log scale) and the STE-masked fraction per sign activation, in BP-trained runs of
+    `model`."""
     axs = axs if axs is not None else plt.subplots(1, 2, figsize=(11, 3.8))[1]
     for c, ls in zip(_bp_conditions(model), ('-', '--', ':')):
         kw = {k: v for k, v in c.items() if k != 'label'}
         g, h = (_sel(f[f.rule == 'bp'] if len(f) else f, model, **kw) for f in (af, mf))
         if len(g): axs[0].plot(*zip(*g.groupby('layer').bp_norm.mean().items()), ls, marker='.', label=c['label'])
         if len(h): axs[1].plot(*zip(*h.groupby('sign').masked.mean().items()), ls, marker='.', label=c['label'])
-    axs[0].set(yscale='log', xlabel='weight layer (input to output)', ylabel="norm of BP's gradient", title=f'{model}: BP gradient by layer')
-    axs[1].set(xlabel='sign activation (input to output)', ylabel='fraction with |x| > 1 (masked)', ylim=(0, 1), title=f'{model}: STE mask')
+    axs[0].set(yscale='log', xlabel='weight layer (input to output)', ylabel="norm of BP's gradient",
+               title=f'{model}: BP gradient by layer')
+    axs[1].set(xlabel='sign activation (input to output)', ylabel='fraction with |x| > 1 (masked)', ylim=(0, 1),
+               title=f'{model}: STE mask')
     for ax in axs: ax.legend(fontsize=8)
     return axs
 
@@ -92,15 +103,18 @@ def _spans(xs:list) -> str:
     return ', '.join(f'{a}' if a == b else f'{a}-{b}' for a, b in out) or 'none'
 
 def facts(af:pd.DataFrame, mf:pd.DataFrame, model:str, **cond) -> dict|None:
-    "What BP's and DFA's diagnostics show for fully binary `model` under `cond` (`skips`, `head`); None without BP's runs."
+    """What BP's and DFA's diagnostics show for fully binary `model` under `cond` (`skips`, `head`); None without BP's
+    runs."""
     a = _sel(af, model, **cond)
     if not len(a) or 'bp' not in set(a.rule): return None
     bp = a[a.rule == 'bp'].groupby('layer').bp_norm.mean()
     m = _sel(mf[mf.rule == 'bp'] if len(mf) else mf, model, **cond)
     sat = m.groupby('sign').masked.mean() if len(m) else pd.Series(dtype=float)
     low = [int(i) for i, v in bp.items() if v < bp.iloc[-1] / 10]
-    d = a[a.rule == 'dfa']; at_low = d.layer.isin(low)
-    return dict(first=bp.iloc[0] / bp.iloc[-1], low=low, saturated=[int(i) for i, v in sat.items() if v > 0.5], masked=sat.mean(),
+    d = a[a.rule == 'dfa']
+    at_low = d.layer.isin(low)
+    return dict(first=bp.iloc[0] / bp.iloc[-1], low=low, saturated=[int(i) for i, v in sat.items() if v > 0.5],
+                masked=sat.mean(), 
                 most_masked=sat.max() if len(sat) else float('nan'), n_signs=len(sat), spread=math.log10(bp.max() / bp.min()),
                 dfa=d.cos.mean() if len(d) else float('nan'), dfa_low=d[at_low].cos.mean() if at_low.any() else float('nan'),
                 runs=a[a.rule == 'bp'].seed.nunique())
@@ -119,14 +133,17 @@ def reading(af:pd.DataFrame, mf:pd.DataFrame, model:str, skips:bool=True, head:s
 
 # %% ../nbs/42_atlas.ipynb #26d75e5d
 def _order(a:float, b:float) -> str:
-    "How `a` compares with `b`: 'more than ten times smaller', 'more than ten times larger' or 'within a factor of ten of'."
+    """How `a` compares with `b`: 'more than ten times smaller', 'more than ten times larger' or 'within a factor of
+    ten of'."""
     return 'more than ten times smaller than' if a < b / 10 else 'more than ten times larger than' if a > b * 10 else 'within a factor of ten of'
 
 def why_vgg(af:pd.DataFrame, mf:pd.DataFrame) -> str:
-    "Finding 2 read from BP's gradient and STE mask on fully binary VGG-19 with torchvision's classifier against one linear layer."
+    """Finding 2 read from BP's gradient and STE mask on fully binary VGG-19 with torchvision's classifier against one
+    linear layer."""
     tv, li = facts(af, mf, 'vgg19_bn'), facts(af, mf, 'vgg19_bn', head='linear')
     if tv is None or li is None: return "Finding 2: the diagnostics of both classifiers are not recorded yet."
-    head = tv['saturated'] and min(tv['saturated']) >= tv['n_signs'] - 2  # the classifier's two hidden layers are the last signs
+    # the classifier's two hidden layers are the last signs
+    head = tv['saturated'] and min(tv['saturated']) >= tv['n_signs'] - 2
     out = [f"With torchvision's classifier the STE masks more than half of the inputs at sign activations {_spans(tv['saturated'])}"
            + (" (the classifier's two binarized hidden layers)" if head else '') + f", at most {tv['most_masked']:.2f} of them; "
            f"with one linear layer at most {li['most_masked']:.2f} anywhere",
@@ -140,7 +157,8 @@ def why_vgg(af:pd.DataFrame, mf:pd.DataFrame) -> str:
 
 # %% ../nbs/42_atlas.ipynb #d21b11a9
 def why_skips(af:pd.DataFrame, mf:pd.DataFrame, model:str) -> str:
-    "Finding 3 read from BP's gradient and STE mask, and DFA's alignment, on fully binary `model` without skip connections against with them."
+    """Finding 3 read from BP's gradient and STE mask, and DFA's alignment, on fully binary `model` without skip
+    connections against with them."""
     ws, ns = facts(af, mf, model), facts(af, mf, model, skips=False)
     if ws is None or ns is None: return f"Finding 3, {model}: the diagnostics with and without skips are not recorded yet."
     toward = '' if _order(ns['first'], ws['first']).startswith('within') else (', vanishing towards the input' if ns['first'] < ws['first'] else ', exploding towards the input')
@@ -152,8 +170,10 @@ def why_skips(af:pd.DataFrame, mf:pd.DataFrame, model:str) -> str:
     return f"Finding 3, {model}: " + '; '.join(out) + '.'
 
 # %% ../nbs/42_atlas.ipynb #1edea26d
-def alignment_cost(model:str='vgg19_bn', rule:str='bp', every:int=25, steps:int=100, img_size:int=32, bs:int=64, width:float=.25) -> dict:
-    "Seconds per training step of `rule` on fully binary `model` without and with `Alignment(every)`, over `steps` steps, and their ratio."
+def alignment_cost(model:str='vgg19_bn', rule:str='bp', every:int=25, steps:int=100, img_size:int=32, bs:int=64,
+                   width:float=.25) -> dict:
+    """Seconds per training step of `rule` on fully binary `model` without and with `Alignment(every)`, over `steps`
+    steps, and their ratio."""
     def _per_step(cbs):
         dls = synthetic_dls(n_train=bs * steps, n_valid=bs, size=img_size, bs=bs)
         learn = bnn_learner(get_model(model, img_size=img_size, width=width), dls, 'both', rule=get_rule(rule), cbs=cbs)

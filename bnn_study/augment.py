@@ -27,13 +27,15 @@ def affine_theta(flip, angle, crop_wh, crop_c):
     a = torch.deg2rad(angle)
     cos, sin = a.cos(), a.sin()
     R = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
-    S = torch.ones_like(R[:, :, 0]); S[:, 0] = torch.where(flip, -1., 1.)
+    S = torch.ones_like(R[:, :, 0])
+    S[:, 0] = torch.where(flip, -1., 1.)
     SR = S[:, :, None] * R
     return torch.cat([SR * crop_wh[:, None, :], (SR @ crop_c[:, :, None])], 2)
 
 # %% ../nbs/02a_augment.ipynb #613021c4
 class BatchAug:
-    "Batch-level version of the paper's augmentation (train) or plain normalisation (test), on uint8 (B, 3, H, W) input."
+    """Batch-level version of the paper's augmentation (train) or plain normalisation (test), on uint8 (B, 3, H, W)
+    input."""
     def __init__(self, train=True, max_rot=20., scale=(0.5, 1.), ratio=(3/4, 4/3), erase_p=0.9,
                  erase_scale=(0.02, 0.33), erase_ratio=(0.3, 3.3), mean=IMAGENET_MEAN, std=IMAGENET_STD):
         self.train, self.max_rot, self.scale, self.ratio = train, max_rot, scale, ratio
@@ -69,7 +71,8 @@ class BatchAug:
         h, w, has = _first_fit((area * r).sqrt().round() / H, (area / r).sqrt().round() / W, fallback=0.)
         h, w = (h * H).round().long(), (w * W).round().long()
         has &= (h < H) & (w < W) & (torch.rand(B, device=dev) < self.erase_p)
-        i = (torch.rand(B, device=dev) * (H - h + 1)).long(); j = (torch.rand(B, device=dev) * (W - w + 1)).long()
+        i = (torch.rand(B, device=dev) * (H - h + 1)).long()
+        j = (torch.rand(B, device=dev) * (W - w + 1)).long()
         rows, cols = torch.arange(H, device=dev), torch.arange(W, device=dev)
         m_r = (rows >= i[:, None]) & (rows < (i + h)[:, None])
         m_c = (cols >= j[:, None]) & (cols < (j + w)[:, None])

@@ -44,7 +44,8 @@ def chunk_limits(**limits):
     "Set some of `CHUNK_LIMITS` (elements) inside a `with` block; the old values come back after it."
     if unknown := sorted(set(limits) - set(CHUNK_LIMITS)): raise ValueError(f"Unknown chunk limit(s) {unknown}; known: {', '.join(CHUNK_LIMITS)}.")
     if bad := [k for k, v in limits.items() if not isinstance(v, int) or v < 1]: raise ValueError(f"Chunk limit(s) {bad} must be positive integers.")
-    old = dict(CHUNK_LIMITS); CHUNK_LIMITS.update(limits)
+    old = dict(CHUNK_LIMITS)
+    CHUNK_LIMITS.update(limits)
     try: yield CHUNK_LIMITS
     finally: CHUNK_LIMITS.update(old)
 
@@ -60,7 +61,8 @@ def _in_unit(x):
     m = x.ge(-1); return m.logical_and_(x.le(1))
 
 def _masked(g, mask):
-    "`g * mask` for a bool `mask`; for a large `g` a chunk of samples at a time, so the float copy of the mask stays small."
+    """`g * mask` for a bool `mask`; for a large `g` a chunk of samples at a time, so the float copy of the mask stays
+    small."""
     if g.numel() <= CHUNK_LIMITS['ste'] or g.dim() == 0: return g * mask
     out = torch.empty(g.shape, dtype=g.dtype, device=g.device)
     for s in chunks(len(g), g[0].numel(), CHUNK_LIMITS['ste']): torch.mul(g[s], mask[s], out=out[s])
@@ -106,24 +108,33 @@ def mallopt(*settings):
     return all(bool(libc.mallopt(p, v)) for p, v in settings) if hasattr(libc, 'mallopt') else False
 
 def tune_cpu_allocator() -> bool:
-    "Serve every block from glibc's heap, never fresh `mmap` pages, and never hand freed heap back to the system (Linux only)."
+    """Serve every block from glibc's heap, never fresh `mmap` pages, and never hand freed heap back to the system
+    (Linux only)."""
     return mallopt((-4, 0), (-1, -1))  # M_MMAP_MAX = 0; M_TRIM_THRESHOLD = -1: no trimming
 
 # %% ../nbs/00_core.ipynb #1b5bcfa7
 def write_atomic(fn, text:str) -> Path:
-    "Write `text` to `fn` through a temporary file in the same folder and a rename: readers see the old file or the new one."
-    fn = Path(fn); fn.parent.mkdir(parents=True, exist_ok=True)
+    """Write `text` to `fn` through a temporary file in the same folder and a rename: readers see the old file or the
+    new one."""
+    fn = Path(fn)
+    fn.parent.mkdir(parents=True, exist_ok=True)
     tmp = fn.with_name(f'.{fn.name}.{os.getpid()}.tmp')
-    try: tmp.write_text(text); os.replace(tmp, fn)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, fn)
     finally: tmp.unlink(missing_ok=True)
     return fn
 
 def check_writable(folder) -> Path:
-    "`folder`, created if need be, once a file could be written in it; else a one-line error naming the folder and the fix."
+    """`folder`, created if need be, once a file could be written in it; else a one-line error naming the folder and
+    the fix."""
     d = Path(folder)
     if d.exists() and not d.is_dir(): raise NotADirectoryError(f"{d} is a file, not a folder: give a folder for the results (--out).")
     try:
-        d.mkdir(parents=True, exist_ok=True); probe = d/f'.write-test-{os.getpid()}'; probe.write_text(''); probe.unlink()
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d/f'.write-test-{os.getpid()}'
+        probe.write_text('')
+        probe.unlink()
     except OSError as e: raise PermissionError(f"Cannot write results to {d} ({e.strerror or e}): give a writable folder (--out).") from None
     return d
 
@@ -131,7 +142,8 @@ def check_writable(folder) -> Path:
 _CLAIM_TTL = 48 * 3600  # seconds after which a claim is stale whoever holds it
 
 def _alive(pid:int) -> bool:
-    "Whether process `pid` of this host is alive and is a Python process (a sweep worker), not another program that reused the number."
+    """Whether process `pid` of this host is alive and is a Python process (a sweep worker), not another program that
+    reused the number."""
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
@@ -161,7 +173,8 @@ def claim(fn:Path) -> bool:
         if held.get('pid') == os.getpid() and held.get('host') == socket.gethostname(): return False
         if not _stale(held): return False
         fn.unlink(missing_ok=True); return claim(fn)
-    os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), start=time.time())).encode()); os.close(fd); return True
+    os.write(fd,
+             json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), start=time.time())).encode()); os.close(fd); return True
 
 # %% ../nbs/00_core.ipynb #2fd3e9d2
 def dashed_options(argv:list) -> list:

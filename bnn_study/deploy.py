@@ -43,7 +43,8 @@ def _kernel(kernel):
 
 # %% ../nbs/52_deploy.ipynb #357744e5
 def _torch_best(model, x, rounds):
-    "(seconds, memory format) of PyTorch at its best on `x`: eval, inference mode, contiguous or channels_last, the faster."
+    """(seconds, memory format) of PyTorch at its best on `x`: eval, inference mode, contiguous or channels_last, the
+    faster."""
     res = {}
     for fmt in (torch.contiguous_format, torch.channels_last):
         m, xx = model.to(memory_format=fmt), x.contiguous(memory_format=fmt)
@@ -66,7 +67,8 @@ def _vgg_inputs(m, img_size):
     return shapes
 
 def vgg_layer_times(img_size:int=224, width:float=1., threads=(1, 2), rounds:int=5, kernel=None) -> list:
-    "Each binary 3x3 convolution of VGG-19 at batch 1: XNOR-popcount (thresholds and output bits included) against float PyTorch."
+    """Each binary 3x3 convolution of VGG-19 at batch 1: XNOR-popcount (thresholds and output bits included) against
+    float PyTorch."""
     rows = []
     for i, (l, s) in enumerate(_vgg_inputs(random_bnn('vgg19_bn', img_size, width), img_size).items()):
         x, ws = sign(torch.randn(s)), sign(l.weight.detach())
@@ -75,13 +77,17 @@ def vgg_layer_times(img_size:int=224, width:float=1., threads=(1, 2), rounds:int
         for t in threads:
             torch.set_num_threads(t)
             tb = _best_time(lambda: bit_conv(xb, wp, 1, 1, lo=lo, hi=hi, kernel=kernel, threads=t), rounds)
-            tf = min(_best_time(lambda: _conv(x.contiguous(memory_format=f), ws, l.bias), rounds) for f in (torch.contiguous_format, torch.channels_last))
-            rows.append(dict(layer=i + 2, c_in=s[1], c_out=l.out_channels, hw=s[-1], threads=t, packed_ms=1e3 * tb, float_ms=1e3 * tf))
+            tf = min(_best_time(lambda: _conv(x.contiguous(memory_format=f), ws, l.bias),
+                                rounds) for f in (torch.contiguous_format, torch.channels_last))
+            rows.append(dict(layer=i + 2, c_in=s[1], c_out=l.out_channels, hw=s[-1], threads=t, packed_ms=1e3 * tb,
+                             float_ms=1e3 * tf))
     return rows
 
 # %% ../nbs/52_deploy.ipynb #5ac5a95a
-def network_times(name:str, img_size:int=224, width:float=1., batch_sizes=(1, 32), threads=(1, 2), rounds:int=3, kernel=None) -> list:
-    "Whole-network forward times of `name`: float PyTorch at its best against the packed model, per batch size and thread count."
+def network_times(name:str, img_size:int=224, width:float=1., batch_sizes=(1, 32), threads=(1, 2), rounds:int=3,
+                  kernel=None) -> list:
+    """Whole-network forward times of `name`: float PyTorch at its best against the packed model, per batch size and
+    thread count."""
     m = random_bnn(name, img_size, width)
     pm = PackedModel(compile_packed(m, img_size))
     rows = []
@@ -124,9 +130,11 @@ print(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) * 1024
 """
 
 def _peak_rss(mode, name, size, fn) -> int|None:
-    "Peak RSS (bytes) of a fresh process that imports torch and bnn_study and (mode) builds the float model or loads the packed file and runs one image."
+    """Peak RSS (bytes) of a fresh process that imports torch and bnn_study and (mode) builds the float model or loads
+    the packed file and runs one image."""
     if not Path('/proc/self/status').exists(): return None
-    r = subprocess.run([sys.executable, '-c', _RSS, mode, name, str(size), str(fn)], capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, '-c', _RSS, mode, name, str(size), str(fn)], capture_output=True, text=True,
+                       timeout=900)
     if r.returncode: raise RuntimeError(f"the peak RSS probe failed: {r.stderr.strip().splitlines()[-1]}")
     return int(r.stdout)
 
@@ -135,18 +143,24 @@ def _cpu() -> str:
     except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 # %% ../nbs/52_deploy.ipynb #7609c913
-def packed_bench(models=MODEL_NAMES, img_size:int=224, width:float=1., batch_sizes=(1, 32), threads=(1, 2), rounds:int=3,
+def packed_bench(models=MODEL_NAMES, img_size:int=224, width:float=1., batch_sizes=(1, 32), threads=(1, 2),
+                 rounds:int=3, 
                  kernel:str|None=None, tmp=None) -> dict:
-    "The packed models against float PyTorch on this CPU: whole networks, VGG-19's binary 3x3 convolutions, sizes, peak RSS, op profiles."
+    """The packed models against float PyTorch on this CPU: whole networks, VGG-19's binary 3x3 convolutions, sizes,
+    peak RSS, op profiles."""
     kernel, tmp = pick_kernel(kernel), Path(tmp or '/tmp')
-    rec = dict(cpu=_cpu(), kernel=kernel, cpu_kernels=cpu_kernels(), torch=torch.__version__, img_size=img_size, width=width, rounds=rounds,
-               isa_env={k: os.environ.get(k) for k in ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA')}, networks=[], layers=[], sizes=[], rss=[], profiles=[])
+    rec = dict(cpu=_cpu(), kernel=kernel, cpu_kernels=cpu_kernels(), torch=torch.__version__, img_size=img_size,
+               width=width, rounds=rounds, 
+               isa_env={k: os.environ.get(k) for k in ('ATEN_CPU_CAPABILITY',
+                                                       'ONEDNN_MAX_CPU_ISA')}, networks=[], layers=[], sizes=[], rss=[], profiles=[])
     for name in models:
         rec['networks'] += network_times(name, img_size, width, batch_sizes, threads, rounds, kernel)
         m = random_bnn(name, img_size, width)
-        fn = save_packed(PackedModel(compile_packed(m, img_size), dict(model=name)), tmp/f'bench-{os.getpid()}-{name}.bnn')
+        fn = save_packed(PackedModel(compile_packed(m, img_size), dict(model=name)),
+                         tmp/f'bench-{os.getpid()}-{name}.bnn')
         rec['sizes'].append(dict(model=name, packed_bytes=fn.stat().st_size, float_bytes=float_bytes(m)))
-        rec['rss'].append(dict(model=name, **{mode: _peak_rss(mode, name, img_size, fn) for mode in ('none', 'float', 'packed')}))
+        rec['rss'].append(dict(model=name,
+                               **{mode: _peak_rss(mode, name, img_size, fn) for mode in ('none', 'float', 'packed')}))
         torch.set_num_threads(1)
         with _kernel(kernel): prof = op_profile(load_packed(fn), torch.randn(1, 3, img_size, img_size), rounds)
         rec['profiles'].append(dict(model=name, bs=1, threads=1, seconds=prof))
@@ -194,12 +208,15 @@ def bnn_bench_packed_cli(): run_cli(bnn_bench_packed.__wrapped__)
 
 # %% ../nbs/52_deploy.ipynb #6633e561
 def bench_tables(rec:dict) -> dict:
-    "The record's tables: `networks`, `layers` (with speed-ups), `sizes` (with the ratio), `rss` (MiB above the baseline), `profiles`."
+    """The record's tables: `networks`, `layers` (with speed-ups), `sizes` (with the ratio), `rss` (MiB above the
+    baseline), `profiles`."""
     n = pd.DataFrame(rec['networks']).assign(speedup=lambda d: d.float_ms / d.packed_ms)
     l = pd.DataFrame(rec['layers']).assign(speedup=lambda d: d.float_ms / d.packed_ms) if rec['layers'] else pd.DataFrame()
-    s = pd.DataFrame(rec['sizes']).assign(packed_mib=lambda d: d.packed_bytes / 2**20, float_mib=lambda d: d.float_bytes / 2**20,
+    s = pd.DataFrame(rec['sizes']).assign(packed_mib=lambda d: d.packed_bytes / 2**20,
+                                          float_mib=lambda d: d.float_bytes / 2**20, 
                                          smaller=lambda d: d.float_bytes / d.packed_bytes)[['model', 'float_mib', 'packed_mib', 'smaller']]
-    r = pd.DataFrame([dict(model=x['model'], float_mib=(x['float'] - x['none']) / 2**20, packed_mib=(x['packed'] - x['none']) / 2**20)
+    r = pd.DataFrame([dict(model=x['model'], float_mib=(x['float'] - x['none']) / 2**20,
+                           packed_mib=(x['packed'] - x['none']) / 2**20)
                       for x in rec['rss'] if x['none']])
     p = pd.DataFrame([dict(model=x['model'], **{k: 1e3 * v for k, v in x['seconds'].items()}) for x in rec['profiles']]).fillna(0.)
     return dict(networks=n, layers=l, sizes=s, rss=r, profiles=p)

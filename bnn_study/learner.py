@@ -33,7 +33,8 @@ def _seed_everything(seed, dls):
 # %% ../nbs/04_learner.ipynb #d4bf8a34
 def bnn_learner(model:nn.Module, dls, setting:str='both', lr:float=1e-3, wd:float=1e-5, rule:Callback|None=None,
                 seed:int|None=0, cbs=None, ste:str='clipped', **kwargs) -> Learner:
-    "A fastai `Learner` training `model`, binarized for `setting`, with the paper's protocol and learning `rule` (None: BP)."
+    """A fastai `Learner` training `model`, binarized for `setting`, with the paper's protocol and learning `rule`
+    (None: BP)."""
     bin_w, _ = check_setting(setting)
     if seed is not None: _seed_everything(seed, dls)
     if dls.device is None or torch.device(dls.device).type == 'cpu': tune_cpu_allocator()
@@ -44,7 +45,9 @@ def bnn_learner(model:nn.Module, dls, setting:str='both', lr:float=1e-3, wd:floa
 
 # %% ../nbs/04_learner.ipynb #fed5d5ec
 def _peak_rss_reset():
-    try: Path('/proc/self/clear_refs').write_text('5'); return True
+    try:
+        Path('/proc/self/clear_refs').write_text('5')
+        return True
     except OSError: return False
 
 def _peak_rss() -> int|None:
@@ -62,7 +65,8 @@ class RunRecorder(Callback):
         self.rss_reset = _peak_rss_reset()
     def before_epoch(self):
         self.loss_sum, self.n = 0., 0
-        self.learn.recorder.log[0] = len(self.epochs) + 1  # counted from 1, as the record does, and on after a resumed run's epochs
+        # counted from 1, as the record does, and on after a resumed run's epochs
+        self.learn.recorder.log[0] = len(self.epochs) + 1
     def before_batch(self):
         if self.training: self.tb = time.perf_counter()
     def after_batch(self):
@@ -72,7 +76,8 @@ class RunRecorder(Callback):
         self.loss_sum += self.learn.loss.item() * len(self.yb[0]); self.n += len(self.yb[0])
     def after_epoch(self):
         _, valid_loss, acc = self.learn.recorder.values[-1][:3]
-        self.epochs.append(dict(epoch=len(self.epochs) + 1, train_loss=self.loss_sum / max(self.n, 1), test_loss=float(valid_loss),
+        self.epochs.append(dict(epoch=len(self.epochs) + 1, train_loss=self.loss_sum / max(self.n, 1),
+                                test_loss=float(valid_loss), 
                                 test_acc=float(acc), seconds=time.perf_counter() - self.t0))
     def state(self) -> dict:
         "What a run stopped after this epoch needs to go on recording (notebook 20's `Checkpoint`)."
@@ -84,8 +89,11 @@ class RunRecorder(Callback):
         "The measured part of a run record."
         accs = [e['test_acc'] for e in self.epochs]
         best = max(range(len(accs)), key=accs.__getitem__) if accs else None
-        mem = (dict(peak_memory_bytes=torch.cuda.max_memory_allocated(), memory_kind='cuda_max_allocated') if self.on_gpu else
-               dict(peak_memory_bytes=_peak_rss(), memory_kind='peak_rss' + ('' if self.rss_reset else '_since_process_start')))
-        return dict(epochs=self.epochs, best_test_acc=accs[best] if accs else None, best_epoch=best + 1 if accs else None,
+        mem = (dict(peak_memory_bytes=torch.cuda.max_memory_allocated(),
+                    memory_kind='cuda_max_allocated') if self.on_gpu else
+               dict(peak_memory_bytes=_peak_rss(),
+                    memory_kind='peak_rss' + ('' if self.rss_reset else '_since_process_start')))
+        return dict(epochs=self.epochs, best_test_acc=accs[best] if accs else None,
+                    best_epoch=best + 1 if accs else None, 
                     final_test_acc=accs[-1] if accs else None, wall_s=time.perf_counter() - self.t0,
                     median_step_s=statistics.median(self.step_times[1:] or self.step_times) if self.step_times else None, **mem)

@@ -25,14 +25,20 @@ def _rss_start():
 
 # %% ../nbs/22_memory.ipynb #78179c13
 class exact_rss:
-    "Context: allocations >= 64 KiB mapped individually and unmapped when freed, so RSS tracks live memory; then the fast setting."
-    def __enter__(self): mallopt((-4, 65536), (-3, 64 * 1024), (-1, 0)); return self  # M_MMAP_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    """Context: allocations >= 64 KiB mapped individually and unmapped when freed, so RSS tracks live memory; then the
+    fast setting."""
+    def __enter__(self):
+        mallopt((-4, 65536), (-3, 64 * 1024), (-1, 0))
+        return self  # M_MMAP_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
     def __exit__(self, *a): tune_cpu_allocator()
 
 # %% ../nbs/22_memory.ipynb #15174d96
 class _quiet_fd2:
     "Context: silence C-level stderr (the profiler's start/stop banners of a CUDA build running on a CPU)."
-    def __enter__(self): sys.stderr.flush(); self.fd = os.dup(2); os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    def __enter__(self):
+        sys.stderr.flush()
+        self.fd = os.dup(2)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     def __exit__(self, *a): os.dup2(self.fd, 2); os.close(self.fd)
 
 def _op(e, depth=3):
@@ -45,7 +51,8 @@ def _op(e, depth=3):
     return ' < '.join(names)
 
 def _allocations(nodes, out):
-    "(time, pointer, bytes, operator) of every CPU allocation (bytes > 0) and free (bytes < 0) in a profiler event tree."
+    """(time, pointer, bytes, operator) of every CPU allocation (bytes > 0) and free (bytes < 0) in a profiler event
+    tree."""
     for e in nodes:
         f = e.extra_fields
         if type(f).__name__ == '_ExtraFields_Allocation' and f.device.type == 'cpu':
@@ -64,8 +71,11 @@ class AllocPeak:
     "Context: bytes held by PyTorch's CPU allocator above the start, replayed from the profiler's allocation events."
     def __enter__(self):
         self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True)
-        with _quiet_fd2(): self.prof.__enter__(); _PRIMER.clear()  # the allocator's once-per-process warning about
-        return self                                                      # freeing a tensor older than the profiler, silenced
+        with _quiet_fd2():
+            self.prof.__enter__()
+            _PRIMER.clear()  # the allocator's once-per-process warning about
+        # freeing a tensor older than the profiler, silenced
+        return self
     def __exit__(self, *a):
         with _quiet_fd2(): self.prof.__exit__(*a)
         self.events = sorted(_allocations(self.prof.profiler.kineto_results.experimental_event_tree(), []))
@@ -84,7 +94,8 @@ class AllocPeak:
         return peak, at
 
     def peak(self, exclude=()) -> int:
-        "Peak bytes held, not counting the allocations still alive at the end whose pointer is in `exclude` (e.g. gradients)."
+        """Peak bytes held, not counting the allocations still alive at the end whose pointer is in `exclude` (e.g.
+        gradients)."""
         return self._replay(exclude)[0]
     def at_peak(self, exclude=(), top:int=8) -> list:
         "The `top` largest allocations alive at the peak: (MiB, operator that made it)."
@@ -98,18 +109,23 @@ class _Handle:
     def __del__(self): self.counter._release(self.key)
 
 class SavedTensors:
-    "Context manager: live and peak bytes of the tensors autograd saves for backward (each storage once, `exclude` not counted)."
+    """Context manager: live and peak bytes of the tensors autograd saves for backward (each storage once, `exclude`
+    not counted)."""
     def __init__(self, exclude=()): self.exclude, self.refs, self.live, self.peak = {t.data_ptr() for t in exclude}, {}, 0, 0
     def _pack(self, t):
         if t.data_ptr() in self.exclude or t.device.type == 'meta': return t
         key = t.untyped_storage().data_ptr()
         n, size = self.refs.get(key, (0, t.untyped_storage().nbytes()))
-        if n == 0: self.live += size; self.peak = max(self.peak, self.live)
+        if n == 0:
+            self.live += size
+            self.peak = max(self.peak, self.live)
         self.refs[key] = (n + 1, size)
         return _Handle(t, key, self)
     def _release(self, key):
         n, size = self.refs[key]
-        if n == 1: del self.refs[key]; self.live -= size
+        if n == 1:
+            del self.refs[key]
+            self.live -= size
         else: self.refs[key] = (n - 1, size)
     def __enter__(self):
         self.ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda h: h.t if isinstance(h, _Handle) else h)
@@ -131,7 +147,8 @@ def static_bytes(model:torch.nn.Module, opt=None) -> dict:
 
 # %% ../nbs/22_memory.ipynb #a0459d59
 class StepCost(Callback):
-    "Per training step: seconds, saved-tensor peak; in memory steps the peak above the start up to the optimizer step (minus gradients) and the optimizer step's own."
+    """Per training step: seconds, saved-tensor peak; in memory steps the peak above the start up to the optimizer step
+    (minus gradients) and the optimizer step's own."""
     order = -10
     def __init__(self, mem_steps:int=1): self.mem_steps = mem_steps
     def before_fit(self):
@@ -140,7 +157,10 @@ class StepCost(Callback):
     def _mem_step(self): return self.on_cuda or self.iter >= self.n_iter - self.mem_steps
     def before_batch(self):
         if not self.training: return
-        if self.on_cuda: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.s0 = torch.cuda.memory_allocated()
+        if self.on_cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.s0 = torch.cuda.memory_allocated()
         elif self._mem_step(): self.rss = exact_rss().__enter__(); self.s0 = _rss_start(); self.alloc = AllocPeak().__enter__()
         self.st = SavedTensors(exclude=[*self.learn.model.parameters(), *self.learn.model.buffers()]).__enter__()
         self.t0 = time.perf_counter()
@@ -154,14 +174,22 @@ class StepCost(Callback):
             self.alloc.__exit__(None, None, None)
             ptrs = {g.data_ptr() for g in grads}
             peak, live = self.alloc._replay(ptrs)  # one replay for both
-            self.peaks.append(peak); self.at_peak = _largest(live)
+            self.peaks.append(peak)
+            self.at_peak = _largest(live)
             self.rss_peaks.append(_status_kb('VmHWM') - self.s0 - nb)
-        if self.on_cuda: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); self.s0 = torch.cuda.memory_allocated()
+        if self.on_cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.s0 = torch.cuda.memory_allocated()
         else: self.s0 = _rss_start(); self.alloc = AllocPeak().__enter__()
     def after_batch(self):
         if not self.training: return
         if self.on_cuda: torch.cuda.synchronize()
-        self.times.append(time.perf_counter() - self.t0); self.st.__exit__(None, None, None); self.saved.append(self.st.peak)
+        self.times.append(time.perf_counter() - self.t0)
+        self.st.__exit__(None, None, None)
+        self.saved.append(self.st.peak)
         if not self._mem_step(): return
-        if self.on_cuda: self.opt_peaks.append(torch.cuda.max_memory_allocated() - self.s0); return
+        if self.on_cuda:
+            self.opt_peaks.append(torch.cuda.max_memory_allocated() - self.s0)
+            return
         self.alloc.__exit__(None, None, None); self.opt_peaks.append(self.alloc.peak()); self.rss.__exit__()

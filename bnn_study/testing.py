@@ -46,11 +46,15 @@ def conv_batch():
 # %% ../nbs/05_testing.ipynb #e3f57a25
 def dfa_grads(model:nn.Module, x:torch.Tensor, y:torch.Tensor, rule) -> torch.Tensor:
     "One DFA step of `rule` on `model` for the batch `(x, y)`: gradients left in the parameters; returns the logits."
-    rule.setup(model); model.zero_grad()
-    z = rule.catch_error(model(x)); nn.functional.cross_entropy(z, y).backward(); rule.remove()
+    rule.setup(model)
+    model.zero_grad()
+    z = rule.catch_error(model(x))
+    nn.functional.cross_entropy(z, y).backward()
+    rule.remove()
     return z.detach()
 
 # %% ../nbs/05_testing.ipynb #4c93c6c4
 def synth_learner(rule=None, setting:str='both', lr:float=1e-2, model:nn.Module|None=None, **kwargs):
-    "A `bnn_learner` training `model` (default `small_cnn()`) with the rule callback `rule` (None: BP) on `synthetic_dls()`."
+    """A `bnn_learner` training `model` (default `small_cnn()`) with the rule callback `rule` (None: BP) on
+    `synthetic_dls()`."""
     return bnn_learner(model if model is not None else small_cnn(), synthetic_dls(**kwargs), setting, lr=lr, rule=rule)

@@ -64,7 +64,8 @@ def cpu_kernels() -> list:
     return [k for i, k in enumerate(KERNELS) if xnor_lib().bnn_cpu_has(i)]
 
 def pick_kernel(kernel:str|None=None) -> str:
-    "`kernel`, else `$BNN_XNOR_KERNEL`, else the fastest this CPU runs; a one-line error for an unknown or unsupported one."
+    """`kernel`, else `$BNN_XNOR_KERNEL`, else the fastest this CPU runs; a one-line error for an unknown or
+    unsupported one."""
     k = kernel or os.environ.get('BNN_XNOR_KERNEL') or cpu_kernels()[-1]
     if k not in KERNELS: raise ValueError(f"Unknown XNOR kernel {k!r}; choose one of {list(KERNELS)}.")
     if k not in cpu_kernels(): raise ValueError(f"This CPU cannot run the {k} kernel; it runs {cpu_kernels()}.")
@@ -110,7 +111,8 @@ class PackedWeight(NamedTuple):
     in_channels:int  # per group
     kernel_size:tuple
     groups:int
-    dw:torch.Tensor|None = None  # depthwise only: (KH*KW, CW), bit c of word j at tap t is channel 64j + c's weight there
+    # depthwise only: (KH*KW, CW), bit c of word j at tap t is channel 64j + c's weight there
+    dw:torch.Tensor|None = None
 
 def weight_rows(w:torch.Tensor) -> torch.Tensor:
     "sign(`w`) of a conv (O, Cg, KH, KW) or linear (O, C) weight, one row of words per output channel in patch order."
@@ -119,7 +121,8 @@ def weight_rows(w:torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/50_xnor.ipynb #479eb19f
 def from_rows(rows:torch.Tensor, in_channels:int, kernel_size, groups:int=1) -> PackedWeight:
-    "The kernel's layout (G, KB, Op) of `weight_rows`: word k of a group's output channels (rounded up to 8) side by side."
+    """The kernel's layout (G, KB, Op) of `weight_rows`: word k of a group's output channels (rounded up to 8) side by
+    side."""
     o, kb = rows.shape
     if o % groups: raise ValueError(f"{o} output channels do not split into {groups} groups.")
     og = o // groups
@@ -140,7 +143,8 @@ def unpack_weight(p:PackedWeight) -> torch.Tensor:
     kh, kw = p.kernel_size
     g, kb, op = p.data.shape
     rows = p.data.transpose(1, 2)[:, :p.out_channels // g].reshape(p.out_channels, kb)
-    return unpack_signs(rows, kh * kw * p.in_channels).view(p.out_channels, kh, kw, p.in_channels).permute(0, 3, 1, 2).contiguous()
+    return unpack_signs(rows, kh * kw * p.in_channels).view(p.out_channels, kh, kw,
+                                                            p.in_channels).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/50_xnor.ipynb #5dd9146b
 def _pair(v): return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
@@ -148,11 +152,14 @@ def _pair(v): return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 def _out_size(n, k, s, p, d): return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 # %% ../nbs/50_xnor.ipynb #3a77290d
-def bit_conv(x:Bits, w:PackedWeight, stride=1, padding=0, dilation=1, lo:torch.Tensor|None=None, hi:torch.Tensor|None=None,
+def bit_conv(x:Bits, w:PackedWeight, stride=1, padding=0, dilation=1, lo:torch.Tensor|None=None,
+             hi:torch.Tensor|None=None, 
              kernel:str|None=None, threads:int|None=None) -> torch.Tensor|Bits:
-    "XNOR-popcount convolution of `x` by `w`: int32 dots (N, Ho, Wo, O), or with bounds `lo`, `hi` (G, Op) the output `Bits`."
+    """XNOR-popcount convolution of `x` by `w`: int32 dots (N, Ho, Wo, O), or with bounds `lo`, `hi` (G, Op) the output
+    `Bits`."""
     n, h, wd, cw = x.data.shape
-    if x.c != w.in_channels * w.groups: raise ValueError(f"bit_conv: the input has {x.c} channels, the weight {w.in_channels * w.groups}.")
+    if x.c != w.in_channels * w.groups: raise ValueError(f"bit_conv: the input has {x.c} channels, the weight "
+                                                         f"{w.in_channels * w.groups}.")
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = w.kernel_size, _pair(stride), _pair(padding), _pair(dilation)
     ho, wo = _out_size(h, kh, sh, ph, dh), _out_size(wd, kw, sw, pw, dw)
     g, kb, op = w.data.shape
@@ -170,8 +177,10 @@ def bit_conv(x:Bits, w:PackedWeight, stride=1, padding=0, dilation=1, lo:torch.T
 
 # %% ../nbs/50_xnor.ipynb #f923e027
 def _depthwise(d, xd, w, lo, hi, out) -> bool:
-    "Run a depthwise convolution on the AVX-512BW path into `out`; False where this CPU or shape cannot (the generic path runs)."
+    """Run a depthwise convolution on the AVX-512BW path into `out`; False where this CPU or shape cannot (the generic
+    path runs)."""
     if d.KH * d.KW > 63: return False
-    b8 = lambda t: F.pad(t[:, 0].clamp(-128, 127).to(torch.int8), (0, d.CW * 64 - len(t)))  # one bound per channel, as bytes
+    # one bound per channel, as bytes
+    b8 = lambda t: F.pad(t[:, 0].clamp(-128, 127).to(torch.int8), (0, d.CW * 64 - len(t)))
     l8, h8 = b8(lo), b8(hi)
     return xnor_lib().bnn_dwconv(ctypes.byref(d), _ptr(xd), _ptr(w.dw), _ptr(l8), _ptr(h8), _ptr(out)) == 0

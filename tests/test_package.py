@@ -74,12 +74,12 @@ def test_models_by_name_and_unknown_name():
         get_model('resnet')
 
 def test_train_run_record_and_resume(tmp_path):
-    from bnn_study.runs import train_run
-    kw = dict(img_size=32, width=0.125, epochs=1, n_train=128, out=tmp_path, aug='flip')
-    r = train_run('vgg19_bn', 'both', **kw)
+    from bnn_study.runs import RunConfig, train_run
+    cfg = RunConfig('vgg19_bn', 'both', img_size=32, width=0.125, epochs=1, n_train=128, aug='flip')
+    r = train_run(cfg, out=tmp_path)
     assert r['config']['setting'] == 'both' and 0 <= r['best_test_acc'] <= 1 and r['env']['torch']
     assert (tmp_path/f"{r['name']}.json").exists()
-    assert train_run('vgg19_bn', 'both', **kw) == r
+    assert train_run(cfg, out=tmp_path) == r
 
 def test_bnn_train_bad_arguments_are_one_line_errors():
     from bnn_study.runs import setting_name
@@ -242,7 +242,7 @@ def test_gpu_preset_dry_run_prints_its_expected_gpu_time(tmp_path):
 
 def test_headline_writes_where_make_study_does_never_the_committed_results():
     import inspect
-    from bnn_study.results import headline, bnn_headline
+    from bnn_study.cli import headline, bnn_headline
     assert inspect.signature(headline).parameters['out'].default == 'runs/quick'
     assert inspect.signature(bnn_headline.__wrapped__).parameters['out'].default in ('runs/quick', None)
     assert 'bnn_headline --out runs/quick' in (ROOT/'Makefile').read_text()

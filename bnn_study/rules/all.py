@@ -6,8 +6,6 @@
 __all__ = ['RULES', 'PAPER_RULES', 'check_rule', 'get_rule']
 
 # %% ../../nbs/19_rules.all.ipynb #7b8c693f
-import inspect
-from .lean import LeanBP
 from .dfa import DFA
 from .dfa_lowmem import DFALowMem
 from .drtp import DRTP
@@ -15,11 +13,12 @@ from .hsic import HSIC
 from .sigprop import SigpropTL
 from .fa import FA
 from .floor import LastLayer
-from .bp import BP1Bit, BPCheckpoint, BP1BitCheckpoint, BPAccum
-from fastai.callback.core import Callback
+from .bp import LeanBP, BP1Bit, BPCheckpoint, BP1BitCheckpoint, BPAccum
+from .core import Rule
 
 # %% ../../nbs/19_rules.all.ipynb #5ff437ed
-RULES = dict(bp=None, bp_lean=LeanBP, dfa=DFA, dfa_lowmem=DFALowMem, drtp=DRTP, hsic=HSIC, sigprop_tl=SigpropTL, fa=FA,  # None: plain BP
+RULES = dict(bp=None,  # plain BP: no callback
+             bp_lean=LeanBP, dfa=DFA, dfa_lowmem=DFALowMem, drtp=DRTP, hsic=HSIC, sigprop_tl=SigpropTL, fa=FA,
              bp_1bit=BP1Bit, bp_ckpt=BPCheckpoint, bp_1bit_ckpt=BP1BitCheckpoint, bp_accum=BPAccum,
              last_layer=LastLayer)  # the floor: the classifier alone on the untrained features
 PAPER_RULES = ('bp', 'dfa', 'drtp', 'hsic', 'sigprop_tl')  # the five rules of the paper's tables
@@ -28,9 +27,10 @@ def check_rule(name:str):
     "Raise a one-line `ValueError` naming the known rules if `name` is not one of them."
     if name not in RULES: raise ValueError(f"Unknown learning rule {name!r}; choose one of {list(RULES)}.")
 
-def get_rule(name:str, seed:int|None=None, **kwargs) -> Callback|None:
-    "The callback implementing learning rule `name` (None for BP); `seed` draws its random feedback (ignored by rules without any)."
+def get_rule(name:str, seed:int|None=None, **kwargs) -> Rule|None:
+    """The callback of learning rule `name` (None for BP), its random feedback drawn from `seed` (notebook 11's
+    contract)."""
     check_rule(name)
     if RULES[name] is None: return None
-    if seed is not None and 'seed' in inspect.signature(RULES[name]).parameters: kwargs['seed'] = seed
-    return RULES[name](**kwargs)
+    return RULES[name](**kwargs) if seed is None else RULES[name](seed=seed, **kwargs)
+

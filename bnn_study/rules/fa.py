@@ -9,40 +9,44 @@ __all__ = ['fa_input_grad', 'FA']
 import torch
 from torch import nn
 from ..binarize import weight_layers, BinaryMixin
-from .core import InjectGrad
-from fastai.callback.core import Callback
+from .core import Rule, InjectGrad
 
 # %% ../../nbs/17_rules.fa.ipynb #19e13280
 def fa_input_grad(layer:nn.Module, shape, B:torch.Tensor, dy:torch.Tensor) -> torch.Tensor:
-    "The gradient at `layer`'s input (of `shape`) with the output gradient `dy` sent back through `B` in place of the weight."
+    """The gradient at `layer`'s input (of `shape`) with the output gradient `dy` sent back through `B` in place of the
+    weight."""
     if isinstance(layer, nn.Linear): return dy @ B
     conv = torch.nn.grad.conv1d_input if isinstance(layer, nn.Conv1d) else torch.nn.grad.conv2d_input
     return conv(shape, B, dy, layer.stride, layer.padding, layer.dilation, layer.groups)
 
 # %% ../../nbs/17_rules.fa.ipynb #d94af3f9
-class FA(Callback):
-    "Feedback alignment: each weight layer sends the error back through a fixed random matrix `fa_B` instead of its weight."
-    order = 5
-    def __init__(self, seed:int=0): self.seed, self.hooks, self.dy = seed, [], {}
-    def setup(self, model:nn.Module):
+class FA(Rule):
+    """Feedback alignment: each weight layer sends the error back through a fixed random matrix `fa_B` instead of its
+    weight."""
+    def __init__(self, seed:int=0):
+        super().__init__(seed)
+        self.hooks, self.dy = [], {}
+    def setup(self, model:nn.Module, n_classes:int|None=None, x_shape:tuple|None=None):
         "Draw (or keep) the feedback matrix of every weight layer but the first and hook it; return `model`."
-        self.remove(); g = torch.Generator().manual_seed(self.seed)
+        self.remove()
+        g = torch.Generator().manual_seed(self.seed)
         for name in weight_layers(model)[1:]:
-            layer = model.get_submodule(name); w = layer.weight
+            layer = model.get_submodule(name)
+            w = layer.weight
             if getattr(layer, 'fa_B', None) is None:
                 B = torch.randn(w.shape, generator=g) * (1. if isinstance(layer, BinaryMixin) else w.detach().std().item())
                 layer.register_buffer('fa_B', B.to(w.device))
-            self.hooks += [layer.register_forward_pre_hook(self._pre_hook), layer.register_forward_hook(self._post_hook)]
+            self.hooks += [layer.register_forward_pre_hook(self._pre_hook),
+                           layer.register_forward_hook(self._post_hook)]
         return model
     def _post_hook(self, layer, args, out):
         if out.requires_grad: out.register_hook(lambda g: self.dy.__setitem__(layer, g))
     def _pre_hook(self, layer, args):
         x = args[0]
         if not (torch.is_grad_enabled() and x.requires_grad): return None
-        return (InjectGrad.apply(x, lambda g: fa_input_grad(layer, x.shape, layer.fa_B, self.dy.pop(layer))),) + tuple(args[1:])
+        return (InjectGrad.apply(x, lambda g: fa_input_grad(layer, x.shape, layer.fa_B, self.dy.pop(layer))),
+                ) + tuple(args[1:])
     def remove(self):
         "Remove the hooks (the feedback matrices stay with the model)."
         for h in self.hooks: h.remove()
         self.hooks, self.dy = [], {}
-    def before_fit(self): self.setup(self.learn.model)
-    def after_fit(self): self.remove()

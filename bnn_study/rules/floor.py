@@ -8,15 +8,13 @@ __all__ = ['LastLayer']
 # %% ../../nbs/17a_rules.floor.ipynb #1fdf2ca5
 from torch import nn
 from ..binarize import weight_layers
-from fastai.callback.core import Callback
+from .core import Rule
 
 # %% ../../nbs/17a_rules.floor.ipynb #1e927fa2
-class LastLayer(Callback):
+class LastLayer(Rule):
     "The floor rule: only the last weight layer (the classifier) trains; every other parameter keeps its initial value."
-    order = 5
-    def setup(self, model:nn.Module) -> nn.Module:
+    def setup(self, model:nn.Module, n_classes:int|None=None, x_shape:tuple|None=None) -> nn.Module:
         "Freeze every parameter of `model` but the last weight layer's; return `model`."
         last = {id(p) for p in model.get_submodule(weight_layers(model)[-1]).parameters()}
         for p in model.parameters(): p.requires_grad_(id(p) in last)
         return model
-    def before_fit(self): self.setup(self.learn.model)

@@ -15,7 +15,8 @@ from .lean import LEAN_MIN
 def _centre(K): return K - K.mean(0, keepdim=True) - K.mean(1, keepdim=True) + K.mean()
 
 def cosine_kernel(z:torch.Tensor) -> torch.Tensor:
-    "Cosine-similarity kernel matrix (m x m) of the samples in `z`, each flattened: the Gram matrix over the outer product of norms."
+    """Cosine-similarity kernel matrix (m x m) of the samples in `z`, each flattened: the Gram matrix over the outer
+    product of norms."""
     z = z.flatten(1)
     G = z @ z.T  # no normalised copy of z: the graph keeps z itself, which the piece holds anyway
     n = G.diagonal().clamp_min(1e-24).sqrt()
@@ -33,7 +34,8 @@ def hsic_loss(z:torch.Tensor, y_centred:torch.Tensor, gamma:float=20.) -> torch.
 
 # %% ../../nbs/15_rules.hsic.ipynb #5b99e279
 def _hsic_parts(z, Lc, gamma):
-    "The local loss and its gradient with respect to the Gram matrix `z z^T`, from one product over `z`; `Lc` is the centred label kernel."
+    """The local loss and its gradient with respect to the Gram matrix `z z^T`, from one product over `z`; `Lc` is the
+    centred label kernel."""
     m, z2 = z.shape[0], z.flatten(1)
     G = z2 @ z2.T
     d = G.diagonal()
@@ -62,8 +64,11 @@ class HSICLoss(torch.autograd.Function):
 
 # %% ../../nbs/15_rules.hsic.ipynb #f80553c3
 class HSIC(LocalRule):
-    "HSIC bottleneck: every piece minimises `HSIC(Z, Z) - gamma HSIC(Y, Z)` at its injection point, then the graph is cut."
-    def __init__(self, gamma:float=20., lean:bool=True, lean_min:int=LEAN_MIN): super().__init__(lean, lean_min); self.gamma = gamma
+    """HSIC bottleneck: every piece minimises `HSIC(Z, Z) - gamma HSIC(Y, Z)` at its injection point, then the graph is
+    cut."""
+    def __init__(self, gamma:float=20., lean:bool=True, lean_min:int=LEAN_MIN, seed:int=0):
+        super().__init__(seed, lean, lean_min)
+        self.gamma = gamma
 
     def set_target(self, y):
         if len(y) < 2: raise ValueError(f"HSIC needs at least 2 samples per batch to compare, got {len(y)}: use a batch size >= 2 "
@@ -71,4 +76,5 @@ class HSIC(LocalRule):
         self.target, self.yc = y, F.one_hot(y, self.n_classes).float() - 1 / self.n_classes
         self.Lc = _centre(cosine_kernel(self.yc))  # the same at every injection point of this batch
 
-    def local_backward(self, x, module, dim): HSICLoss.apply(x, self.yc.to(x.dtype), self.gamma, self.Lc.to(x.dtype)).backward()
+    def local_backward(self, x, module, dim): HSICLoss.apply(x, self.yc.to(x.dtype), self.gamma,
+                                                             self.Lc.to(x.dtype)).backward()

@@ -12,19 +12,21 @@ import torch.nn.functional as F
 from torch.nn.grad import conv1d_weight, conv2d_weight
 from ..core import chunks
 from ..binarize import weight_layers, Sign
-from .core import n_outputs
+from .core import Rule, n_outputs
 from ..core import CHUNK_LIMITS
-from fastai.callback.core import Callback
 from fastai.callback.core import CancelBackwardException
 
 # %% ../../nbs/16_rules.sigprop.ipynb #0e14c1e1
 def _update(layer, x, d):
-    "`(d^T x)` for `layer`'s weight, normalised as the authors do, and the bias's sum of `d`; `d` is clean minus perturbed output."
+    """`(d^T x)` for `layer`'s weight, normalised as the authors do, and the bias's sum of `d`; `d` is clean minus
+    perturbed output."""
     if isinstance(layer, nn.Conv2d):
-        gw = conv2d_weight(x, layer.weight.shape, d, layer.stride, layer.padding, layer.dilation, layer.groups) / (d.shape[2] * d.shape[3])
+        gw = conv2d_weight(x, layer.weight.shape, d, layer.stride, layer.padding, layer.dilation,
+                           layer.groups) / (d.shape[2] * d.shape[3])
         gb = d.sum((0, 2, 3))
     elif isinstance(layer, nn.Conv1d):
-        gw = conv1d_weight(x, layer.weight.shape, d, layer.stride, layer.padding, layer.dilation, layer.groups) / d.shape[2]
+        gw = conv1d_weight(x, layer.weight.shape, d, layer.stride, layer.padding, layer.dilation,
+                           layer.groups) / d.shape[2]
         gb = d.sum((0, 2))
     else:  # a linear layer; on 3-D input (tokens) the authors divide by the output features, `err.shape[-1]`
         gw = d.flatten(0, -2).T @ x.flatten(0, -2) / (d.shape[-1] if d.dim() == 3 else 1)
@@ -41,10 +43,12 @@ def _chunked_update(layer, x, out, m):
     return gw, gb
 
 # %% ../../nbs/16_rules.sigprop.ipynb #3a408b42
-ACTIVATIONS = (Sign, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Sigmoid, nn.Softmax, nn.Softplus, nn.SELU, nn.ELU, nn.CELU, nn.GELU)  # the authors' list
+# the authors' list
+ACTIVATIONS = (Sign, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Sigmoid, nn.Softmax, nn.Softplus, nn.SELU, nn.ELU, nn.CELU, nn.GELU)
 
 def call_order(model:nn.Module, x:torch.Tensor) -> list:
-    "The modules of `model` in the order a forward pass of `x` calls them (evaluation mode, no graph; the mode is restored)."
+    """The modules of `model` in the order a forward pass of `x` calls them (evaluation mode, no graph; the mode is
+    restored)."""
     order, was = [], model.training
     hooks = [m.register_forward_pre_hook(lambda mod, args: order.append(mod)) for m in model.modules()]
     try:
@@ -56,7 +60,8 @@ def call_order(model:nn.Module, x:torch.Tensor) -> list:
 
 # %% ../../nbs/16_rules.sigprop.ipynb #52d9899c
 def signal_pairs(order:list, layers:list, at:str='activation') -> list:
-    "(weight layer, module whose output gives h - h') for every layer of `layers` but the last, walking the call `order`."
+    """(weight layer, module whose output gives h - h') for every layer of `layers` but the last, walking the call
+    `order`."""
     if at == 'layer': return [(l, l) for l in layers[:-1]]
     if at != 'activation': raise ValueError(f"SigpropTL takes the difference at 'activation' (the authors') or 'layer', not {at!r}.")
     weights, out, pairs, cur = {id(l) for l in layers}, layers[-1], [], None
@@ -69,14 +74,16 @@ def signal_pairs(order:list, layers:list, at:str='activation') -> list:
 
 # %% ../../nbs/16_rules.sigprop.ipynb #af8b4bd8
 def _draw_F(n_classes:int, d:int, seed:int, paper_compat:bool, gain:float) -> torch.Tensor:
-    "$F$: N(0, 1/d) as the authors draw it (`paper_compat`), else Xavier-uniform scaled by `gain`; from a generator seeded with `seed`."
+    """$F$: N(0, 1/d) as the authors draw it (`paper_compat`), else Xavier-uniform scaled by `gain`; from a generator
+    seeded with `seed`."""
     g = torch.Generator().manual_seed(seed)
     if paper_compat: return torch.randn(n_classes, d, generator=g) / math.sqrt(d)
     return (torch.rand(n_classes, d, generator=g) * 2 - 1) * gain * math.sqrt(6 / (n_classes + d))
 
 # %% ../../nbs/16_rules.sigprop.ipynb #4f3bb5b4
 def _pass2(model:nn.Module, pairs:list, x:torch.Tensor, xp:torch.Tensor):
-    "Run `x` and `xp` as one batch without a graph; set `.grad` of each weight layer of `pairs` from its activation's clean-minus-perturbed output."
+    """Run `x` and `xp` as one batch without a graph; set `.grad` of each weight layer of `pairs` from its activation's
+    clean-minus-perturbed output."""
     inputs = {}
     def keep(layer, inp): inputs[layer] = inp[0]
     def update(layer):
@@ -91,19 +98,29 @@ def _pass2(model:nn.Module, pairs:list, x:torch.Tensor, xp:torch.Tensor):
         for h in hooks: h.remove()
 
 # %% ../../nbs/16_rules.sigprop.ipynb #62be74a5
-class SigpropTL(Callback):
-    "Signal-propagation target loop: perturb the input by `e @ F`; each layer learns from the clean-minus-perturbed output of its activation, times its input."
-    order = 5
+class SigpropTL(Rule):
+    """Signal-propagation target loop: perturb the input by `e @ F`; each layer learns from the clean-minus-perturbed
+    output of its activation, times its input."""
     def __init__(self, gain:float=0.01, paper_compat:bool=False, seed:int=0, at:str='activation'):
-        self.gain, self.paper_compat, self.seed, self.at, self.hooks = (1. if paper_compat else gain), paper_compat, seed, at, []
+        super().__init__(seed)
+        self.gain, self.paper_compat, self.at, self.hooks = (1. if paper_compat else gain), paper_compat, at, []
 
-    def setup(self, model:nn.Module, x_shape, n_classes:int):
-        "Draw (or keep) the input feedback matrix `F`, a buffer of `model`, and pair every weight layer with its signal; return `model`."
-        d, dev = math.prod(x_shape[1:]), next(model.parameters()).device
+    def setup(self, model:nn.Module, n_classes:int|None=None, x_shape:tuple|None=None):
+        """Draw (or keep) the input feedback matrix `F`, a buffer of `model`, and pair every weight layer with its
+        signal; return `model`."""
+        if x_shape is None: return model  # the input's size fixes F: the first batch sets it up
+        n_classes, d, dev = n_classes or n_outputs(model), math.prod(x_shape[1:]), next(model.parameters()).device
         if getattr(model, 'sigprop_F', None) is None or model.sigprop_F.shape != (n_classes, d):
             model.register_buffer('sigprop_F', _draw_F(n_classes, d, self.seed, self.paper_compat, self.gain).to(dev))
         self.layers = [model.get_submodule(n) for n in weight_layers(model)]
-        self.pairs = signal_pairs(call_order(model, torch.zeros(1, *x_shape[1:], device=dev)) if self.at == 'activation' else [], self.layers, self.at)
+        self.pairs = signal_pairs(call_order(model, torch.zeros(1, *x_shape[1:], device=dev)) if self.at == 'activation' else [],
+                                  
+                                  
+                                  
+                                  
+                                  
+                                  
+                                  self.layers, self.at)
         self._trained = {id(p) for l in self.layers for p in l.parameters()}
         return model
     def step_grads(self, model:nn.Module, x:torch.Tensor, y:torch.Tensor, logits:torch.Tensor, last_input:torch.Tensor):
@@ -119,15 +136,17 @@ class SigpropTL(Callback):
         if not self.training: return
         model, xb = self.learn.model, self.learn.xb[0]
         if not self.hooks or model.sigprop_F.shape[1] != math.prod(xb.shape[1:]):
-            self.setup(model, xb.shape, getattr(self.learn.dls, 'c', None) or n_outputs(model))
+            self.setup(model, getattr(self.learn.dls, 'c', None), xb.shape)
         self._last_in = None
         def catch(layer, inp): self._last_in = inp[0].detach()
         self.hooks = [self.layers[-1].register_forward_pre_hook(catch)]
-        self._grad_was = torch.is_grad_enabled(); torch.set_grad_enabled(False)
+        self._grad_was = torch.is_grad_enabled()
+        torch.set_grad_enabled(False)
         model.eval()  # pass 1 as the authors run it: running statistics, no dropout
     def after_loss(self):
         if not self.training: return
-        torch.set_grad_enabled(self._grad_was); self.learn.model.train()
+        torch.set_grad_enabled(self._grad_was)
+        self.learn.model.train()
         for h in self.hooks: h.remove()
         self.step_grads(self.learn.model, self.learn.xb[0], self.learn.yb[0], self.learn.pred.detach(), self._last_in)
     def before_backward(self):
