@@ -62,7 +62,7 @@ class Alignment(Callback):
         for i, (n, gl) in enumerate(zip(self.names, g)):
             if gl is None or u[n] is None: continue
             self.rows.append(dict(step=self.step, layer=i, name=n, cos=_cos(u[n], gl),
-                                  ratio=u[n].norm().item() / max(gl.norm().item(), 1e-30), 
+                                  ratio=u[n].norm().item() / max(gl.norm().item(), 1e-30),
                                   bp_norm=gl.norm().item()))
         self.masked.append(dict(step=self.step, fractions=self.fracs))
     def summary(self) -> dict: return dict(every=self.every, layers=self.rows, masked=self.masked)

@@ -66,7 +66,7 @@ def plot_alignment(af:pd.DataFrame, model:str, skips:bool=True, head:str|None=No
         ax.axhline(0, color='grey', lw=0.8, ls=':')
         ax.legend(fontsize=8)
     axs[0].set(xlabel='weight layer (input to output)', ylabel="cosine of the update to BP's gradient",
-               ylim=(-1.05, 1.05), 
+               ylim=(-1.05, 1.05),
                title=f"{_label(model, skips, head)}: alignment by layer")
     axs[1].set(xlabel='training step (batches of 64)', title='over training (mean over layers)')
     return axs
@@ -114,7 +114,7 @@ def facts(af:pd.DataFrame, mf:pd.DataFrame, model:str, **cond) -> dict|None:
     d = a[a.rule == 'dfa']
     at_low = d.layer.isin(low)
     return dict(first=bp.iloc[0] / bp.iloc[-1], low=low, saturated=[int(i) for i, v in sat.items() if v > 0.5],
-                masked=sat.mean(), 
+                masked=sat.mean(),
                 most_masked=sat.max() if len(sat) else float('nan'), n_signs=len(sat), spread=math.log10(bp.max() / bp.min()),
                 dfa=d.cos.mean() if len(d) else float('nan'), dfa_low=d[at_low].cos.mean() if at_low.any() else float('nan'),
                 runs=a[a.rule == 'bp'].seed.nunique())

@@ -12,11 +12,12 @@ import time, json, statistics, gc, sys, torch, pandas as pd, matplotlib.pyplot a
 from pathlib import Path
 from torch import nn
 from fastcore.script import call_parse, Param
-from .core import tune_cpu_allocator, write_atomic, run_cli
+from .core import tune_cpu_allocator, write_atomic, run_cli, check_writable
+from .binarize import check_setting
 from .models import get_model, MODEL_NAMES
 from .learner import bnn_learner
 from .rules.all import get_rule, RULES
-from .runs import environment, paper_results
+from .runs import environment, paper_results, check_values
 from .memory import StepCost, static_bytes
 
 # %% ../nbs/23_bench.ipynb #2e83988a
@@ -50,7 +51,7 @@ def _ratios(rows):
     for r in rows:
         bp = next((b for b in rows if b['model'] == r['model'] and b['rule'] == 'bp'), None)
         if bp: r.update(step_vs_bp=r['step_s'] / bp['step_s'],
-                        activation_vs_bp=r['activation_peak_bytes'] / bp['activation_peak_bytes'], 
+                        activation_vs_bp=r['activation_peak_bytes'] / bp['activation_peak_bytes'],
                         saved_vs_bp=r['saved_peak_bytes'] / max(bp['saved_peak_bytes'], 1))
     return rows
 
@@ -62,8 +63,21 @@ def _merge(runs):
                 rounds=len(runs))
 
 # %% ../nbs/23_bench.ipynb #29c9937b
+def _check_bench(models, rules, json_out, rounds, bs=8, steps=3, width=1., img_size=224, setting='both', **_):
+    "Every option of a bench, checked before minutes of measuring: one line naming the first bad one."
+    for kind, names, known in (('model', models, MODEL_NAMES), ('rule', rules, list(RULES))):
+        if unknown := [n for n in names if n not in known]:
+            raise ValueError(f"Unknown {kind}(s) {unknown}; known: {', '.join(known)}.")
+    check_setting(setting)
+    check_values(bs=bs, width=width, img_size=img_size)
+    for k, v in dict(rounds=rounds, steps=steps).items():
+        if v < 1: raise ValueError(f"--{k} {v} measures nothing: use at least 1.")
+    if bs < 2 and 'hsic' in rules: raise ValueError(f"HSIC compares the samples of a batch: use --bs 2 or more, not {bs}.")
+    if json_out: check_writable(Path(json_out).parent)
+
 def bench(models=MODEL_NAMES, rules=BENCH_RULES, json_out=None, log=None, rounds:int=1, **kwargs) -> list:
     "`rule_cost` for every model and rule, `rounds` times over, with ratios to BP; optionally written to `json_out`."
+    _check_bench(models, rules, json_out, rounds, **kwargs)
     runs = {}
     for _ in range(rounds):  # whole rounds, so that a slow spell of the machine does not fall on one rule's steps alone
         for m in models:
@@ -106,8 +120,7 @@ def bnn_bench(
     def log(r): print(f"{r['model']:13s} {r['rule']:11s} step {r['step_s']:.3f} s, activations {r['activation_peak_bytes']/2**20:.0f} MiB, "
                       f"saved {r['saved_peak_bytes']/2**20:.0f} MiB, static {r['static_bytes']/2**20:.0f} MiB", flush=True)
     try: rows = bench(models.split(','), rules.split(','), json, log, img_size=img_size, bs=bs, steps=steps,
-                      setting=setting, 
-                      width=width, device=device, rounds=rounds)
+                      setting=setting, width=width, device=device, rounds=rounds)
     except (ValueError, RuntimeError, OSError, TypeError) as e: sys.exit(f"bnn_bench: error: {e}")
     with pd.option_context('display.width', 200): print(bench_table(rows).to_string(index=False))
     return rows
@@ -132,7 +145,7 @@ def target_check(rows) -> pd.DataFrame:
         (mt, tt) = CPU_TARGETS[r['rule']]
         mem_ok = abs(r['activation_vs_bp'] - 1) <= 0.05 if r['rule'] == 'dfa' else r['activation_vs_bp'] <= mt[i]
         out.append(dict(model=r['model'], rule=r['rule'], activation_vs_bp=round(r['activation_vs_bp'], 2),
-                        target_mem=mt[i], 
+                        target_mem=mt[i],
                         mem_ok=mem_ok, step_vs_bp=round(r['step_vs_bp'], 2), target_step=tt[i], step_ok=r['step_vs_bp'] <= tt[i]))
     return pd.DataFrame(out)
 
@@ -245,5 +258,5 @@ def gpu_table(rows, paper=None) -> pd.DataFrame:
     pr = paper_ratios(paper)
     if pr is not None: d = d.merge(pr, on=['model', 'rule'], how='left')
     return d[[c for c in ('model', 'rule', 'step_ms', 'step_vs_bp', 'act_low_GB', 'act_high_GB', 'act_vs_bp_low',
-                          'act_vs_bp_high', 
+                          'act_vs_bp_high',
                           'paper_time_vs_bp', 'paper_memory_vs_bp') if c in d]].round(2)

@@ -76,7 +76,7 @@ def step_time(model:nn.Module, setting='f32', bs=64, img_size=32, n=10, device='
         ts.append(time.perf_counter() - t0)
     res = dict(step_s=statistics.median(ts))
     if cuda: res.update(static_bytes=static, peak_bytes=(pk := torch.cuda.max_memory_allocated()),
-                        activation_peak_bytes=pk - static, 
+                        activation_peak_bytes=pk - static,
                         reserved_bytes=torch.cuda.memory_reserved())
     return res
 
@@ -99,12 +99,12 @@ def gpu_check(out='results/gpu') -> dict:
     write JSON."""
     if not torch.cuda.is_available(): raise RuntimeError("gpu_check needs a CUDA device; none is visible to PyTorch.")
     learn = bnn_learner(get_model('vgg19_bn', width=0.25, img_size=32),
-                        synthetic_dls(1024, 256, size=32, device='cuda'), 'both', 
+                        synthetic_dls(1024, 256, size=32, device='cuda'), 'both',
                         cbs=[rec := RunRecorder()])
     with learn.no_bar(), learn.no_logging(): learn.fit(2)
     s = rec.summary()
     res = dict(env=environment(), cuda_learner=dict(memory_kind=s['memory_kind'],
-                                                    peak_memory_bytes=s['peak_memory_bytes'], 
+                                                    peak_memory_bytes=s['peak_memory_bytes'],
                median_step_s=s['median_step_s'], model_device=str(next(learn.model.parameters()).device)), paper_scale=[])
     for name in ('vgg19_bn', 'mobilenet_v2', 'mlp_mixer'):
         for setting in ('f32', 'both'):
@@ -135,7 +135,7 @@ def _no_dropout(m:nn.Module) -> nn.Module:
     return m
 
 def rule_step(model:str, rule:str, device='cpu', setting:str='f32', img_size:int=32, bs:int=8, width:float=0.25,
-              seed:int=0, rule_kwargs:dict|None=None, 
+              seed:int=0, rule_kwargs:dict|None=None,
               **model_kwargs) -> tuple:
     """The logits and, per parameter name, the gradients of one training step of `rule` on `model`, fixed synthetic
     batch, on `device`; dropout off."""
@@ -188,7 +188,7 @@ def lean_check(models=MODEL_NAMES, pairs=LEAN_PAIRS, device=None, setting:str='b
     with _no_tf32():
         return [_compare('lean_vs_plain', m, lean, rule_step(m, plain, **kw),
                          rule_step(m, lean, rule_kwargs=(rule_kwargs or {}).get(lean), **kw), setting=setting,
-                         img_size=img_size, 
+                         img_size=img_size,
                          device=device) for m in models for plain, lean in pairs]
 
 # %% ../nbs/24_checks.ipynb #baa6d03c

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['STES', 'CHUNK_LIMITS', 'sign', 'approx_sign_grad', 'check_ste', 'chunk_limits', 'chunks', 'SignSTE', 'sign_ste',
            'fast_mode', 'load_libc', 'mallopt', 'tune_cpu_allocator', 'write_atomic', 'check_writable', 'claim',
-           'dashed_options', 'run_cli']
+           'claimed_by', 'dashed_options', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #ad85dee7
 import sys
@@ -122,6 +122,7 @@ def write_atomic(fn, text:str) -> Path:
     try:
         tmp.write_text(text)
         os.replace(tmp, fn)
+    except OSError as e: raise OSError(f"Cannot write {fn}: {e.strerror or e}") from None  # a full or read-only disk
     finally: tmp.unlink(missing_ok=True)
     return fn
 
@@ -176,6 +177,15 @@ def claim(fn:Path) -> bool:
     os.write(fd,
              json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), start=time.time())).encode()); os.close(fd); return True
 
+def claimed_by(fn:Path) -> dict|None:
+    "Who holds the claim `fn` (pid, host, start), if a live process other than this one does; else None."
+    try: held = json.loads(Path(fn).read_text())
+    except (OSError, ValueError): return None
+    if not isinstance(held, dict) or _stale(held): return None
+    if held.get('pid') == os.getpid() and held.get('host') == socket.gethostname(): return None
+    return held
+
+
 # %% ../nbs/00_core.ipynb #2fd3e9d2
 def dashed_options(argv:list) -> list:
     "Rewrite `--img-size`-style option names to fastcore's `--img_size`; values are left alone."
@@ -186,4 +196,6 @@ def run_cli(func):
     sys.argv[1:] = dashed_options(sys.argv[1:])
     args = vars(anno_parser(func).parse_args())
     for k in ('xtra', 'pdb'): args.pop(k, None)  # fastcore's own options
-    return func(**args)
+    try: return func(**args)
+    except KeyboardInterrupt:
+        sys.exit(f"{func.__name__}: interrupted. Finished runs are kept; the same command goes on from them.")

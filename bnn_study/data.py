@@ -28,7 +28,7 @@ DATA_ENV = 'BNN_DATA'
 DATASETS = dict(
     imagenette=dict(folders=('imagenette2', 'imagenette2-320', 'imagenette2-160'), url=URLs.IMAGENETTE_320,
                     classes=['n01440764', 'n02102040', 'n02979186', 'n03000684', 'n03028079', 'n03394916', 'n03417042',
-                             'n03425413', 
+                             'n03425413',
                              'n03445777', 'n03888257']),
     cifar10=dict(folders=('cifar10',), url=URLs.CIFAR,
                  classes=['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']))
@@ -222,9 +222,9 @@ def cached_split(root:Path, split:str, size:int, layout:tuple|None=None, n_worke
         fn.parent.mkdir(parents=True, exist_ok=True)
         torch.save(res, tmp)
         os.replace(tmp, fn)
-    except OSError as e:
-        if tmp.exists(): tmp.unlink()
-        warnings.warn(f"Cannot write the image cache {fn} ({e.strerror or e}): the images stay in memory for this run only; set {CACHE_ENV} to a writable folder.")
+    except (OSError, RuntimeError) as e:  # torch's writer raises RuntimeError on a full disk
+        tmp.unlink(missing_ok=True)
+        warnings.warn(f"Cannot write the image cache {fn} ({getattr(e, 'strerror', None) or str(e).strip().splitlines()[-1]}): the images stay in memory for this run only; set {CACHE_ENV} to a writable folder.")
     return res
 
 # %% ../nbs/02_data.ipynb #04b156f7

@@ -144,13 +144,13 @@ def _cpu() -> str:
 
 # %% ../nbs/52_deploy.ipynb #7609c913
 def packed_bench(models=MODEL_NAMES, img_size:int=224, width:float=1., batch_sizes=(1, 32), threads=(1, 2),
-                 rounds:int=3, 
+                 rounds:int=3,
                  kernel:str|None=None, tmp=None) -> dict:
     """The packed models against float PyTorch on this CPU: whole networks, VGG-19's binary 3x3 convolutions, sizes,
     peak RSS, op profiles."""
     kernel, tmp = pick_kernel(kernel), Path(tmp or '/tmp')
     rec = dict(cpu=_cpu(), kernel=kernel, cpu_kernels=cpu_kernels(), torch=torch.__version__, img_size=img_size,
-               width=width, rounds=rounds, 
+               width=width, rounds=rounds,
                isa_env={k: os.environ.get(k) for k in ('ATEN_CPU_CAPABILITY',
                                                        'ONEDNN_MAX_CPU_ISA')}, networks=[], layers=[], sizes=[], rss=[], profiles=[])
     for name in models:
@@ -213,7 +213,7 @@ def bench_tables(rec:dict) -> dict:
     n = pd.DataFrame(rec['networks']).assign(speedup=lambda d: d.float_ms / d.packed_ms)
     l = pd.DataFrame(rec['layers']).assign(speedup=lambda d: d.float_ms / d.packed_ms) if rec['layers'] else pd.DataFrame()
     s = pd.DataFrame(rec['sizes']).assign(packed_mib=lambda d: d.packed_bytes / 2**20,
-                                          float_mib=lambda d: d.float_bytes / 2**20, 
+                                          float_mib=lambda d: d.float_bytes / 2**20,
                                          smaller=lambda d: d.float_bytes / d.packed_bytes)[['model', 'float_mib', 'packed_mib', 'smaller']]
     r = pd.DataFrame([dict(model=x['model'], float_mib=(x['float'] - x['none']) / 2**20,
                            packed_mib=(x['packed'] - x['none']) / 2**20)

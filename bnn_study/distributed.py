@@ -6,7 +6,7 @@
 __all__ = ['ray_sweep', 'estimate_gpu_s']
 
 # %% ../nbs/31_distributed.ipynb #c96e2388
-import os, time, json
+import os, time, json, socket
 from pathlib import Path
 import torch
 from fastcore.basics import patch
@@ -14,7 +14,7 @@ from .data import project_root
 from .runs import train_run, is_record
 from .presets import Preset
 from .runs import RunConfig
-from .plans import Config, run_config, align_every, select_lr, config_runs, record_path
+from .plans import Config, run_config, align_every, select_lr, config_runs, record_path, check_threads
 
 # %% ../nbs/31_distributed.ipynb #5f40b865
 def _ray_run(cfg:RunConfig, out:str, threads:int|None=None, data=None, align:int=0) -> dict:
@@ -22,6 +22,7 @@ def _ray_run(cfg:RunConfig, out:str, threads:int|None=None, data=None, align:int
     if threads: torch.set_num_threads(threads)
     fn = record_path(out, cfg)
     existed = is_record(fn)
+    if not existed: check_threads(out, cfg)
     t0 = time.perf_counter()
     r = train_run(cfg, out=fn.parent, data=data, align_every=align)
     return dict(name=r['name'], acc=r['best_test_acc'], seconds=time.perf_counter() - t0, trained=not existed)
@@ -33,23 +34,46 @@ def _error_line(e) -> str:
     cause = getattr(e, 'cause', None) or e
     return f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0][:300]}"
 
+def _reachable(address:str, timeout:float=5.) -> bool:
+    "Whether something listens at `host:port` (a Ray head's GCS port); `auto` and `ray://` addresses are left to Ray."
+    if address == 'auto' or '://' in address: return True
+    host, _, port = address.rpartition(':')
+    try:
+        with socket.create_connection((host or '127.0.0.1', int(port)), timeout=timeout): return True
+    except (OSError, ValueError): return False
+
 def _start_ray(address:str|None, cpus:int|None) -> bool:
     "Join the cluster at `address`, or start a local one with `cpus` CPUs; whether this call started it."
     import ray
     if ray.is_initialized(): return False
+    if address and not _reachable(address):
+        raise ValueError(f"No Ray cluster answers at --address {address}. Fix: start one there with `ray start --head`, "
+                         "or leave --address out for a local cluster.")
     # Ray's default, 15, starves the runs beside any other busy process
     os.environ.setdefault('RAY_worker_niceness', '0')
     kw = dict(address=address) if address else dict(num_cpus=cpus or os.cpu_count(), include_dashboard=False)
     ray.init(**kw, logging_level='ERROR', configure_logging=True)
     return True
 
+def _check_resources(cpus:float, gpus:float, started:bool, address:str|None):
+    "A one-line error (and the local cluster stopped) when no node of the cluster can give a run `cpus` and `gpus`."
+    import ray
+    have = ray.cluster_resources()
+    short = [f"{need:g} {k} per run, the cluster has {have.get(k, 0):g}" for k, need in (('CPU', cpus), ('GPU', gpus))
+             if need > have.get(k, 0)]
+    if not short: return
+    if started: ray.shutdown()
+    raise ValueError(f"Ray cannot place a run: {'; '.join(short)}{'' if address else ' (a local cluster on this machine)'}. "
+                     "Fix: ask for less (--cpus-per-run, --gpus-per-run) or join a cluster that has it (--address).")
+
+
 # %% ../nbs/31_distributed.ipynb #aeb100aa
 class _Sweep:
     """What a Ray sweep has submitted and what is left: the configurations waiting for their learning-rate selection,
     and the failures."""
-    def __init__(self, p, out, seeds, task, threads, log, data=None, n_valid=None):
+    def __init__(self, p, out, seeds, task, threads, log, data=None, n_valid=None, fp=None):
         self.p, self.out, self.seeds, self.task, self.threads, self.log = p, str(out), seeds, task, threads, log
-        self.data, self.n_valid = data, n_valid
+        self.data, self.n_valid, self.fp = data, n_valid, fp
         self.pending, self.waiting, self.failed, self.done, self.total = {}, {}, [], 0, 0
 
     def submit(self, c, r):
@@ -58,7 +82,7 @@ class _Sweep:
 
     def add(self, c):
         "Count the runs of `c`; submit its selection runs, or its seeds when the rate is known."
-        runs = config_runs(c, self.p, self.out, self.seeds, self.n_valid)
+        runs = config_runs(c, self.p, self.out, self.seeds, self.n_valid, self.fp)
         self.total += len(runs)
         self.done += sum(d for _, d in runs)
         tune = [r for r, d in runs if r.split == 'tune' and not d]
@@ -102,14 +126,16 @@ def finished(self:_Sweep, ref):
 
 # %% ../nbs/31_distributed.ipynb #4d0d2e36
 def ray_sweep(cs:list, p:Preset, out, seeds:int, workers:int=1, cpus_per_run:float|None=None, gpus_per_run:float=0.,
-              address:str|None=None, retries:int=2, data=None, n_valid:int|None=None, log=print, run=None) -> int:
+              address:str|None=None, retries:int=2, data=None, n_valid:int|None=None, log=print, run=None,
+              fp:dict|None=None) -> int:
     """Train every pending run of configurations `cs` under preset `p` as Ray tasks (`run`, default `_ray_run`, trains
     one); return the runs done."""
     import ray
     cpus = cpus_per_run or max(1, (os.cpu_count() or 1) // max(1, workers))
     started = _start_ray(address, None if address else int(cpus * max(1, workers)))
+    _check_resources(cpus, gpus_per_run, started, address)
     task = ray.remote(num_cpus=cpus, num_gpus=gpus_per_run, max_retries=retries)(run or _ray_run)
-    sw = _Sweep(p, out, seeds, task, max(1, int(cpus)), log, data=data, n_valid=n_valid)
+    sw = _Sweep(p, out, seeds, task, max(1, int(cpus)), log, data=data, n_valid=n_valid, fp=fp)
     try:
         for c in cs: sw.add(Config._make(c))
         log(f"ray: {sw.total} runs, {sw.done} done, {len(sw.pending)} submitted ({cpus:g} CPU, {gpus_per_run:g} GPU each)")

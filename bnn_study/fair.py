@@ -83,7 +83,7 @@ def fair_verdict(ct:pd.DataFrame, max_slowdown:float=1.6) -> pd.DataFrame:
                else f"none: no local rule is leaner than {best} ({g.loc[best, 'peak_vs_bp']:.2f}x naive BP's peak, "
                     f"{g.loc[best, 'step_vs_bp']:.2f}x its step time) at equal or better accuracy")
         rows.append(dict(model=m, best_fair_bp=best, peak_vs_bp=g.loc[best, 'peak_vs_bp'],
-                         step_vs_bp=g.loc[best, 'step_vs_bp'], 
+                         step_vs_bp=g.loc[best, 'step_vs_bp'],
                          leaner_local=', '.join(r for r in g.index if r in LOCAL_RULES and g.loc[r, 'peak_mib'] < g.loc[best, 'peak_mib']),
                          winners=', '.join(wins), verdict=say))
     return pd.DataFrame(rows)
@@ -102,6 +102,6 @@ def bar_check(ct:pd.DataFrame, max_slowdown:float=1.6) -> pd.DataFrame:
         local = min(g.loc[[r for r in LOCAL_RULES if r in g.index], 'peak_mib'])
         one = g.loc['bp_1bit', 'peak_vs_bp'] if 'bp_1bit' in g.index else math.nan
         rows.append(dict(model=m, bp_1bit_vs_bp=one, bar=BP_1BIT_BARS.get(m, math.nan),
-                         bp_1bit_ok=one <= BP_1BIT_BARS.get(m, math.nan), 
+                         bp_1bit_ok=one <= BP_1BIT_BARS.get(m, math.nan),
                          best_variant=best, best_vs_lowest_local=g.loc[best, 'peak_mib'] / local, variant_ok=g.loc[best, 'peak_mib'] <= 1.2 * local))
     return pd.DataFrame(rows)

@@ -77,7 +77,7 @@ class RunRecorder(Callback):
     def after_epoch(self):
         _, valid_loss, acc = self.learn.recorder.values[-1][:3]
         self.epochs.append(dict(epoch=len(self.epochs) + 1, train_loss=self.loss_sum / max(self.n, 1),
-                                test_loss=float(valid_loss), 
+                                test_loss=float(valid_loss),
                                 test_acc=float(acc), seconds=time.perf_counter() - self.t0))
     def state(self) -> dict:
         "What a run stopped after this epoch needs to go on recording (notebook 20's `Checkpoint`)."
@@ -94,6 +94,6 @@ class RunRecorder(Callback):
                dict(peak_memory_bytes=_peak_rss(),
                     memory_kind='peak_rss' + ('' if self.rss_reset else '_since_process_start')))
         return dict(epochs=self.epochs, best_test_acc=accs[best] if accs else None,
-                    best_epoch=best + 1 if accs else None, 
+                    best_epoch=best + 1 if accs else None,
                     final_test_acc=accs[-1] if accs else None, wall_s=time.perf_counter() - self.t0,
                     median_step_s=statistics.median(self.step_times[1:] or self.step_times) if self.step_times else None, **mem)

@@ -28,7 +28,7 @@ def _vgg_features(cfg, width):
 class VGG(nn.Module):
     "VGG with batch norm, laid out as torchvision's (`features`, `avgpool`, `classifier`)."
     def __init__(self, cfg=VGG19_CFG, num_classes:int=10, width:float=1., img_size:int=224, dropout:float=0.5,
-                 skips:bool=True, 
+                 skips:bool=True,
                  hidden:int|None=None, head:str='torchvision'):
         super().__init__()  # `skips` is accepted for a uniform interface: VGG has no skip connection
         if img_size < 32 or img_size % 32: raise ValueError(f"VGG needs img_size a multiple of 32 (>= 32), got {img_size}.")

@@ -21,7 +21,7 @@ from .binarize import BinaryMixin, Sign, binarize
 from .models import VGG, MobileNetV2, MLPMixer, InvertedResidual, PreNormResidual, Patchify, TokenMean, get_model
 from .augment import IMAGENET_MEAN, IMAGENET_STD
 from .data import read_image, ImageReadError
-from .runs import RunConfig, read_record, weights_file, load_run, _run_model, _load_weights
+from .runs import RunConfig, read_record, read_weights, _load_run_weights, weights_file, load_run, _run_model, _load_weights
 
 # %% ../nbs/51_packed.ipynb #9e204ce8
 _I64, _I32 = torch.iinfo(torch.int64), torch.iinfo(torch.int32)
@@ -487,12 +487,11 @@ def _sha256(fn): return hashlib.sha256(Path(fn).read_bytes()).hexdigest()
 def trained_model(record_file) -> tuple:
     "(the binarized model of run `record_file` in eval mode, with the weights `bnn_train --save` kept; its run record)."
     fn = Path(record_file)
-    if (rec := read_record(fn)) is None: raise FileNotFoundError(f"{fn} is not a run record: give the .json file bnn_train wrote.")
-    if not (w := weights_file(fn)).exists(): raise FileNotFoundError(f"{w} is missing: the run was trained without --save. Fix: bnn_train ... --force --save.")
+    rec = read_record(fn)
+    state = read_weights(fn, rec)  # a missing, truncated, foreign or other run's file: one line naming it
     c = RunConfig.from_dict(rec['config'])
     m = binarize(_run_model(c, len(rec['data']['classes'])), c.setting)
-    try: _load_weights(m, torch.load(w, map_location='cpu', weights_only=True))
-    except Exception as e: raise ValueError(f"{w} does not hold this run's weights ({type(e).__name__}): train it again with --save.") from None
+    _load_run_weights(m, state, weights_file(fn))
     return m.eval(), rec
 
 # %% ../nbs/51_packed.ipynb #60f6706b
@@ -620,13 +619,6 @@ def bnn_predict(
     for r in rows: print(f"{r['file']}\t{r['cls']}\t{100 * r['prob']:.1f} %" if r['cls'] else f"{r['file']}\tunreadable: {r['error']}")
     how = f"packed, {pick_kernel()} kernel" if packed else "float simulation"
     print(f"{sum(r['cls'] is not None for r in rows)} images in {time.perf_counter() - t:.1f} s ({how}, {torch.get_num_threads()} threads)",
-          
-          
-          
-          
-          
-          
-          
           file=sys.stderr)
 
 def bnn_predict_cli(): run_cli(bnn_predict.__wrapped__)

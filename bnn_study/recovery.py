@@ -42,7 +42,7 @@ def recovery_table(t:pd.DataFrame, floor:pd.DataFrame, rules=PAPER_RULES[1:], al
             r = pd.Series([(x - f0) / gain for x in a]) if gain == gain else pd.Series([math.nan])
             p = _above(a, f)
             rows.append(dict(**where, rule=rule, acc=sum(a) / len(a), floor=f0, bp=b0, recovery=r.mean(),
-                             recovery_std=r.std(), 
+                             recovery_std=r.std(),
                              p_above_floor=p, learns=bool(p < alpha), n=len(a)))
     return pd.DataFrame(rows, columns=_COLUMNS)
 

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['FIRST_FINDINGS', 'environment', 'setting_name', 'check_values', 'is_record', 'read_record', 'RunConfig', 'field_docs',
-           'plan_run', 'checkpoint_file', 'Checkpoint', 'fit_plan', 'train_run', 'weights_file', 'load_run',
-           'first_findings', 'load_records', 'reference_file', 'paper_results']
+           'plan_run', 'Diverged', 'FiniteLoss', 'checkpoint_file', 'Checkpoint', 'fit_plan', 'train_run',
+           'weights_file', 'read_weights', 'load_run', 'first_findings', 'load_records', 'reference_file',
+           'paper_results']
 
 # %% ../nbs/20_runs.ipynb #07776bc0
-import time, sys, warnings, json, os, platform, subprocess, torch
+import time, sys, math, hashlib, warnings, json, os, platform, subprocess, torch
 import numpy as np
 import dataclasses, inspect, io, tokenize
 from dataclasses import dataclass, field, fields, asdict
@@ -25,7 +26,7 @@ from .alignment import Alignment
 from .rules.all import get_rule
 from fastai.learner import Learner
 from fastcore.basics import patch
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelFitException
 from fastai.torch_core import set_seed, get_random_states, set_random_states
 
 # %% ../nbs/20_runs.ipynb #a889077c
@@ -69,21 +70,23 @@ def setting_name(weights:str='binary', acts:str='binary') -> str:
 
 
 # %% ../nbs/20_runs.ipynb #ad16ae9c
+def _finite_pos(v) -> bool: return math.isfinite(v) and v > 0
+
 def check_values(**kw):
     """Raise a one-line `ValueError` for the first value no run can train with:
     width, epochs, lr (None: selected later by a sweep), bs, img_size, n_train, n_valid."""
     bs = kw.get('bs', 1)
-    tests = dict(width=(lambda v: v > 0, 'a positive width multiplier'), epochs=(lambda v: v >= 1, 'at least 1 epoch'),
-                 lr=(lambda v: v is None or v > 0, 'a positive learning rate'), bs=(lambda v: v >= 1, 'a batch of at least 1'),
-                 img_size=(lambda v: v >= 1, 'a positive image size'),
+    tests = dict(width=(_finite_pos, 'a positive width multiplier'), epochs=(lambda v: v >= 1, 'at least 1 epoch'),
+                 lr=(lambda v: v is None or _finite_pos(v), 'a positive, finite learning rate'),
+                 bs=(lambda v: v >= 1, 'a batch of at least 1'), img_size=(lambda v: v >= 1, 'a positive image size'),
                  n_train=(lambda v: v is None or v >= bs,
                           f'None (all) or at least one batch ({bs} images: the last partial batch is dropped)'),
                  n_valid=(lambda v: v is None or v >= 1, 'None (all) or at least 1 image'))
     for k, v in kw.items():
-        if k in tests and not tests[k][0](v): raise ValueError(f"--{k.replace('_', '-')} {v:g} trains nothing: use "
-                                                               f"{tests[k][1]}.")
-    if kw.get('rule') == 'hsic' and bs < 2: raise ValueError(f"HSIC compares the samples of a batch: use --bs 2 or "
-                                                             f"more, not {bs}.")
+        if k in tests and not tests[k][0](v):
+            raise ValueError(f"--{k.replace('_', '-')} {v:g} trains nothing: use {tests[k][1]}.")
+    if kw.get('rule') == 'hsic' and bs < 2:
+        raise ValueError(f"HSIC compares the samples of a batch: use --bs 2 or more, not {bs}.")
 
 def is_record(fn) -> bool:
     "Whether `fn` holds a complete run record."
@@ -99,6 +102,7 @@ def read_record(fn) -> dict|None:
     os.replace(fn, bad)
     warnings.warn(f"{fn} is not a complete run record: set aside as {bad.name}; the run is redone.")
     return None
+
 
 # %% ../nbs/20_runs.ipynb #23b9a3b6
 def _data_diff(old:dict|None, new:dict) -> dict:
@@ -149,9 +153,10 @@ class RunConfig:
 # %% ../nbs/20_runs.ipynb #1a4d755d
 @patch(as_prop=True)
 def name(self:RunConfig) -> str:
-    "File name (without .json) of the run's record."
+    "File name (without .json) of the run's record; a data set named with a final digit is kept apart from the size."
     skips = '' if self.skips else '-noskip'
-    return (f"{self.model}{skips}_{self.setting}_{self.rule}_{self.dataset}{self.img_size}px_w{self.width}"
+    data = f"{self.dataset}-" if self.dataset[-1:].isdigit() else self.dataset  # imagewoof2-320-32px, not ...32032px
+    return (f"{self.model}{skips}_{self.setting}_{self.rule}_{data}{self.img_size}px_w{self.width}"
             f"_{self.aug}_e{self.epochs}_lr{self.lr:g}_bs{self.bs}_{self.split}_s{self.seed}")
 
 
@@ -181,15 +186,36 @@ def field_docs(cls) -> dict:
 
 
 # %% ../nbs/20_runs.ipynb #73df7848
+def _train_images(cfg:RunConfig, fp:dict) -> int:
+    "How many images run `cfg` trains on, from its data's fingerprint `fp` (the tuning split keeps 90 % of train)."
+    n = fp['images'].get('train', 0)
+    n = n - int(0.1 * n) if cfg.split == 'tune' else n
+    return min(n, cfg.n_train) if cfg.n_train else n
+
+def _check_model(c:RunConfig, n_classes:int):
+    "Build run `c`'s model on the meta device and run it once: options no model can take are a one-line error."
+    for k, v in c.model_kwargs.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+            raise ValueError(f"--{k.replace('_', '-')} {v} builds no model: use a positive value.")
+    try:
+        with warnings.catch_warnings(), torch.device('meta'):
+            warnings.simplefilter('ignore')
+            _run_model(c, n_classes)(torch.empty(2, 3, c.img_size, c.img_size))
+    except (ValueError, RuntimeError, TypeError, IndexError) as e:
+        what = ', '.join(f'{k}={v}' for k, v in c.model_kwargs.items()) or 'its defaults'
+        raise ValueError(f"{c.model} ({what}) cannot run at {c.img_size} px: {str(e).strip().splitlines()[0]}") from None
+
 def plan_run(cfg:RunConfig, out=None, data=None) -> dict:
-    """What run `cfg` settles before any work: its configuration, its data (folder, layout, fingerprint) and its
-    record's file."""
+    "What run `cfg` settles before any work: its configuration, its data (folder, layout, fingerprint) and its record's file."
     if cfg.lr is None: raise ValueError("No learning rate: give --lr (a sweep selects one before it trains).")
     root = find_data(cfg.dataset, data)
     lay = check_layout(root, folder_splits(root))
     fp = data_fingerprint(root, layout=lay)
-    # a folder of your own is named by its folder
-    cfg = cfg.replace(dataset=data_label(cfg.dataset, root, fp['classes']))
+    if (n := _train_images(cfg, fp)) < cfg.bs:
+        raise ValueError(f"--bs {cfg.bs} is more than the {n} training images of {root} ({cfg.split} split): no batch would "
+                         f"train (the last partial batch is dropped). Fix: --bs {n} or less.")
+    _check_model(cfg, len(fp['classes']))
+    cfg = cfg.replace(dataset=data_label(cfg.dataset, root, fp['classes']))  # a folder of your own is named by its folder
     return dict(config=cfg, root=root, layout=lay, data=fp, fn=Path(out)/f"{cfg.name}.json" if out else None)
 
 
@@ -214,7 +240,7 @@ def _run_learner(plan:dict, state:dict|None, align_every:int=0) -> Learner:
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dls = get_dls(str(plan['root']), size=c.img_size, bs=c.bs, split=c.split, seed=c.seed, n_train=c.n_train,
                   n_valid=c.n_valid, aug=c.aug, device=device, layout=plan['layout'])
-    cbs = [RunRecorder()]
+    cbs = [RunRecorder(), FiniteLoss()]
     if fn is not None and not align_every:
         head = dict(config=c.asdict(), data=plan['data'])
         cbs.append(Checkpoint(checkpoint_file(fn), head, state, _COMMIT_AT_IMPORT))
@@ -223,6 +249,17 @@ def _run_learner(plan:dict, state:dict|None, align_every:int=0) -> Learner:
 
 def _cb(learn, cls): return next((cb for cb in learn.cbs if isinstance(cb, cls)), None)
 
+class Diverged(ValueError): "A run whose training loss stopped being a finite number: no record, no result."
+
+class FiniteLoss(Callback):
+    "Cancel the fit at the first training loss that is not finite (a NaN or an infinity), saying why in `diverged`."
+    order, diverged = RunRecorder.order - 1, None
+    def after_loss(self):
+        if not self.training or torch.isfinite(self.learn.loss).all(): return
+        self.diverged = (f"training diverged: the loss is {float(self.learn.loss)} at epoch {self.epoch + 1}, batch "
+                         f"{self.iter + 1}; nothing is recorded. Fix: a smaller --lr (now {self.learn.lr:g}).")
+        raise CancelFitException()
+
 
 # %% ../nbs/20_runs.ipynb #ck0ex001
 def checkpoint_file(record_file) -> Path:
@@ -230,13 +267,22 @@ def checkpoint_file(record_file) -> Path:
     return Path(record_file).with_suffix('.ckpt')
 
 def _save_atomic(obj, fn):
-    tmp = Path(f'{fn}.{os.getpid()}.tmp'); torch.save(obj, tmp); os.replace(tmp, fn)
+    "`torch.save` through a temporary file; a failure (a full or read-only disk) is one `OSError` naming `fn`."
+    tmp = Path(f'{fn}.{os.getpid()}.tmp')
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, fn)
+    except (OSError, RuntimeError) as e:  # torch's writer raises RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"Cannot write {fn}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}") from None
 
 def _load_weights(model, state):
     "Load `state` into `model`, first adding the buffers a rule adds in training (feedback matrices)."
     for k in state.keys() - model.state_dict().keys():
-        mod, _, name = k.rpartition('.'); model.get_submodule(mod).register_buffer(name, torch.zeros_like(state[k]))
+        mod, _, name = k.rpartition('.')
+        model.get_submodule(mod).register_buffer(name, torch.zeros_like(state[k]))
     model.load_state_dict(state)
+
 
 # %% ../nbs/20_runs.ipynb #ck0ex002
 def _rng_states() -> dict:
@@ -268,7 +314,7 @@ class Checkpoint(Callback):
         for dl, r in zip(self.dls.loaders, s['loaders']): dl.rng.setstate(r)
     def after_epoch(self):
         _save_atomic(dict(self.head, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(),
-                          rng=_rng_states(), 
+                          rng=_rng_states(),
                           recorder=self.learn.run_recorder.state(), loaders=[dl.rng.getstate() for dl in self.dls.loaders]), self.fn)
 
 # %% ../nbs/20_runs.ipynb #ck0ex004
@@ -296,6 +342,9 @@ def fit_plan(plan:dict, quiet:bool=True, force:bool=False, save:bool=False, alig
         if quiet: ctx.enter_context(learn.no_bar())
         if quiet: ctx.enter_context(learn.no_logging())
         learn.fit(plan['config'].epochs - len(state['recorder']['epochs']) if state else plan['config'].epochs)
+    if diverged := _cb(learn, FiniteLoss).diverged:
+        if fn: checkpoint_file(fn).unlink(missing_ok=True)  # nothing of a diverged run is kept
+        raise Diverged(diverged)
     return _write_record(plan, learn, save)
 
 
@@ -310,10 +359,19 @@ def _write_record(plan:dict, learn:Learner, save:bool) -> dict:
     if (keep := _cb(learn, Checkpoint)) and keep.resumed: record['resumed'] = keep.resumed
     if save:
         _save_atomic(m.state_dict(), weights_file(fn))
-        record['weights'] = weights_file(fn).name
-    if fn: write_atomic(fn, json.dumps(record, indent=1))
+        record.update(weights=weights_file(fn).name, weights_sha256=_sha256(weights_file(fn)))
+    if fn: write_atomic(fn, json.dumps(_strict(record), indent=1, allow_nan=False))
     if fn: checkpoint_file(fn).unlink(missing_ok=True)
     return record
+
+def _sha256(fn) -> str: return hashlib.sha256(Path(fn).read_bytes()).hexdigest()
+
+def _strict(o):
+    "`o` with every float that is not finite as None: records are strict JSON."
+    if isinstance(o, float) and not math.isfinite(o): return None
+    if isinstance(o, dict): return {k: _strict(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [_strict(v) for v in o]
+    return o
 
 
 # %% ../nbs/20_runs.ipynb #43fa4a03
@@ -338,23 +396,48 @@ def weights_file(record_file) -> Path:
     return Path(record_file).with_suffix('.pth')
 
 # %% ../nbs/20_runs.ipynb #552f6041
-def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) -> Learner:
-    """A `Learner` with the weights kept with run `record_file` (`save=True`), on its test set
-    (or on the data set `data`, a folder or a name)."""
+def read_weights(record_file, rec:dict|None=None, map_location='cpu') -> dict:
+    """The weights `bnn_train --save` kept with run `record_file`, checked to be that run's (the digest its record keeps)
+    and readable; a missing, truncated, foreign or other run's file is a one-line error naming it."""
     fn, w = Path(record_file), weights_file(record_file)
-    if (rec := read_record(fn)) is None:
+    if (rec := rec or read_record(fn)) is None:
         raise FileNotFoundError(f"{fn} is not a run record: give the .json file bnn_train wrote.")
     if not w.exists():
         raise FileNotFoundError(f"{w} is missing: the run was trained without --save. Fix: bnn_train ... --force --save.")
-    c, n = RunConfig.from_dict(rec['config']), len(rec['data']['classes'])
+    if (want := rec.get('weights_sha256')) and _sha256(w) != want:
+        raise ValueError(f"{w} is not the weights file of {rec['name']} (its digest differs). Fix: train it again with "
+                         "--force --save.")
+    try: return torch.load(w, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{w} is not a weights file bnn_train wrote ({type(e).__name__}). Fix: bnn_train ... --force "
+                         "--save.") from None
+
+def _load_run_weights(model, state, w):
+    "Load `state` into `model`; weights of another model are a one-line error naming the file `w`."
+    try: _load_weights(model, state)
+    except (RuntimeError, AttributeError, KeyError) as e:
+        raise ValueError(f"{w} holds the weights of another model ({type(e).__name__}): load it with its own record.") from None
+
+
+# %% ../nbs/20_runs.ipynb #c7c157b2
+def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) -> Learner:
+    """A `Learner` with the weights kept with run `record_file` (`save=True`), on its test set
+    (or on the data set `data`, a folder or a name, which must have the run's classes)."""
+    fn = Path(record_file)
+    rec = read_record(fn)
+    state = read_weights(fn, rec)
+    c, classes = RunConfig.from_dict(rec['config']), rec['data']['classes']
     where = data or (rec.get('data') or {}).get('path') or c.dataset
     n_valid = c.n_valid if n_valid is None and data is None else n_valid
     dls = get_dls(str(where), size=c.img_size, bs=bs or c.bs, seed=c.seed, n_train=bs or c.bs, n_valid=n_valid)
-    if len(dls.vocab) != n:
-        raise ValueError(f"{where} has {len(dls.vocab)} classes, the run {n}: evaluate it on data with its classes.")
-    m = _run_model(c, n)
+    if len(dls.vocab) != len(classes):
+        raise ValueError(f"{where} has {len(dls.vocab)} classes, the run {len(classes)}: evaluate it on data with its classes.")
+    if list(dls.vocab) != list(classes):
+        raise ValueError(f"{where} has other classes than the run ({list(dls.vocab)[:3]}... against {classes[:3]}...): "
+                         "evaluate it on data with its classes.")
+    m = _run_model(c, len(classes))
     learn = bnn_learner(m, dls, c.setting, lr=c.lr, seed=None)
-    _load_weights(m, torch.load(w, map_location=dls.device or 'cpu', weights_only=True))
+    _load_run_weights(m, {k: v.to(dls.device or 'cpu') for k, v in state.items()}, weights_file(fn))
     return learn
 
 

@@ -154,17 +154,10 @@ def _f2(t1, t2, vl=None):
     bp = _get(t2, model='vgg19_bn', rule='bp')
     bw, ba = _get(t1, model='vgg19_bn', rule='bp', setting='weights'), _get(t1, model='vgg19_bn', rule='bp', setting='acts')
     oks = [None if math.isnan(bp) else bp < 15,
-           None if len(t2[t2.model == 'vgg19_bn']) < 5 else _best(t2, model='vgg19_bn') == 'dfa', 
+           None if len(t2[t2.model == 'vgg19_bn']) < 5 else _best(t2, model='vgg19_bn') == 'dfa',
            None if math.isnan(bw) else bw < 15, None if math.isnan(ba) else ba >= 15]
     ev = ["fully binary VGG-19: " + _say(welch(t2, 'dfa', 'bp', model='vgg19_bn')) + f", best rule "
                                                                                      f"{_best(t2, model='vgg19_bn')}",
-          
-          
-          
-          
-          
-          
-          
           f"BP on VGG-19, binary weights only {_pct(bw)}, binary activations only {_pct(ba)}"]
     if vl is not None and len(vl):  # beyond the paper: the same row with a one-layer classifier
         bpl = _get(vl, model='vgg19_bn', rule='bp')
@@ -263,7 +256,7 @@ def verdict_moves(t2_short:pd.DataFrame, t2_long:pd.DataFrame, labels=('5 epochs
     moved = ['not run yet' if 'not run yet' in (x, y) else 'yes' if x != y else 'no' for x,
              y in zip(a.verdict, b.verdict)]
     return pd.DataFrame({'paper': a.paper, 'cells': f"{len(l)} of {len(t2_short)}", labels[0]: a.verdict,
-                         labels[1]: b.verdict, 
+                         labels[1]: b.verdict,
                          'moves': moved, f'evidence at {labels[1]}': b.evidence}).reset_index()
 
 # %% ../nbs/33_tables.ipynb #lench001
@@ -271,7 +264,7 @@ def length_change(short:pd.DataFrame, long:pd.DataFrame, labels=('5 epochs', '20
     "Per configuration in both tables: mean ± std (%) at each training length and the change of the mean (points)."
     t = short.merge(long, on=_CELL, suffixes=('_s', '_l'))
     return pd.DataFrame({'model': t.model, 'rule': t.rule, 'lr': t.lr_s,
-                         labels[0]: [_cell(m, s) for m, s in zip(t.mean_s, t.std_s)], 
+                         labels[0]: [_cell(m, s) for m, s in zip(t.mean_s, t.std_s)],
                          labels[1]: [_cell(m, s) for m, s in zip(t.mean_l, t.std_l)], 'change (points)': (t.mean_l - t.mean_s).round(1),
                          f'seeds at {labels[1]}': t.n_l})
 
@@ -308,12 +301,12 @@ def superseded_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:
         a = pd.Series(accs)
         n = new.loc[tuple(c)] if tuple(c) in new.index else None
         rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, lr_before=lr,
-                         mean_before=a.mean(), 
+                         mean_before=a.mean(),
                          std_before=a.std(ddof=1) if len(a) > 1 else math.nan, n_before=len(a),
                          lr_after=n['lr'] if n is not None else math.nan, mean_after=n['mean'] if n is not None else math.nan,
                          std_after=n['std'] if n is not None else math.nan, n_after=n['n'] if n is not None else 0))
     t = pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'lr_before', 'mean_before', 'std_before',
-                                    'n_before', 
+                                    'n_before',
                                     'lr_after', 'mean_after', 'std_after', 'n_after'])
     return t.assign(d_mean=t.mean_after - t.mean_before, d_std=t.std_after - t.std_before)
 
@@ -335,7 +328,7 @@ def rerun_check(experiment:str, a='results/cpu', b='results/cpu_atlas', preset_a
         ra, rb = _test_records(c, pa, a, pa.seeds), _test_records(c, pb, b, pb.seeds)
         for s in sorted(ra.keys() & rb.keys()):
             rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, seed=s,
-                             acc_a=100 * ra[s]['best_test_acc'], 
+                             acc_a=100 * ra[s]['best_test_acc'],
                              acc_b=100 * rb[s]['best_test_acc'], identical=_curve(ra[s]) == _curve(rb[s]), device_a=_device_kind(ra[s])))
     return pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'seed', 'acc_a', 'acc_b', 'identical',
                                        'device_a'])

@@ -153,7 +153,7 @@ def _out_size(n, k, s, p, d): return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 # %% ../nbs/50_xnor.ipynb #3a77290d
 def bit_conv(x:Bits, w:PackedWeight, stride=1, padding=0, dilation=1, lo:torch.Tensor|None=None,
-             hi:torch.Tensor|None=None, 
+             hi:torch.Tensor|None=None,
              kernel:str|None=None, threads:int|None=None) -> torch.Tensor|Bits:
     """XNOR-popcount convolution of `x` by `w`: int32 dots (N, Ho, Wo, O), or with bounds `lo`, `hi` (G, Op) the output
     `Bits`."""

@@ -114,12 +114,6 @@ class SigpropTL(Rule):
             model.register_buffer('sigprop_F', _draw_F(n_classes, d, self.seed, self.paper_compat, self.gain).to(dev))
         self.layers = [model.get_submodule(n) for n in weight_layers(model)]
         self.pairs = signal_pairs(call_order(model, torch.zeros(1, *x_shape[1:], device=dev)) if self.at == 'activation' else [],
-                                  
-                                  
-                                  
-                                  
-                                  
-                                  
                                   self.layers, self.at)
         self._trained = {id(p) for l in self.layers for p in l.parameters()}
         return model
