@@ -223,7 +223,8 @@ def cached_split(root:Path, split:str, size:int, layout:tuple|None=None, n_worke
         torch.save(res, tmp)
         os.replace(tmp, fn)
     except (OSError, RuntimeError) as e:  # torch's writer raises RuntimeError on a full disk
-        tmp.unlink(missing_ok=True)
+        try: tmp.unlink(missing_ok=True)
+        except OSError: pass  # no folder to hold it: nothing was written
         warnings.warn(f"Cannot write the image cache {fn} ({getattr(e, 'strerror', None) or str(e).strip().splitlines()[-1]}): the images stay in memory for this run only; set {CACHE_ENV} to a writable folder.")
     return res
 
