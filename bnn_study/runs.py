@@ -197,13 +197,13 @@ def _check_model(c:RunConfig, n_classes:int):
     for k, v in c.model_kwargs.items():
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
             raise ValueError(f"--{k.replace('_', '-')} {v} builds no model: use a positive value.")
-    try:
-        with warnings.catch_warnings(), torch.device('meta'):
-            warnings.simplefilter('ignore')
-            _run_model(c, n_classes)(torch.empty(2, 3, c.img_size, c.img_size))
-    except (ValueError, RuntimeError, TypeError, IndexError) as e:
-        what = ', '.join(f'{k}={v}' for k, v in c.model_kwargs.items()) or 'its defaults'
-        raise ValueError(f"{c.model} ({what}) cannot run at {c.img_size} px: {str(e).strip().splitlines()[0]}") from None
+    with warnings.catch_warnings(), torch.device('meta'):
+        warnings.simplefilter('ignore')
+        m = _run_model(c, n_classes)  # an unknown model or option: the constructor's own one-line error
+        try: m(torch.empty(2, 3, c.img_size, c.img_size))
+        except (ValueError, RuntimeError, TypeError, IndexError) as e:
+            what = ', '.join(f'{k}={v}' for k, v in c.model_kwargs.items()) or 'its defaults'
+            raise ValueError(f"{c.model} ({what}) cannot run at {c.img_size} px: {str(e).strip().splitlines()[0]}") from None
 
 def plan_run(cfg:RunConfig, out=None, data=None) -> dict:
     "What run `cfg` settles before any work: its configuration, its data (folder, layout, fingerprint) and its record's file."

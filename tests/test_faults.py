@@ -132,7 +132,7 @@ def test_ray_never_hangs(tmp_path):
     assert time.time() - t0 < 240
 
 @pytest.mark.parametrize('script,args,text', [
-    ('bnn_train', ['--model', 'mlp_mixer', '--patch-size', '5'], 'cannot run at 32 px: img_size 32 is not a multiple of patch_size 5'),
+    ('bnn_train', ['--model', 'mlp_mixer', '--patch-size', '5'], 'img_size 32 is not a multiple of patch_size 5'),
     ('bnn_train', ['--model', 'mlp_mixer', '--dim', '0'], '--dim 0 builds no model'),
     ('bnn_train', ['--model', 'mlp_mixer', '--depth', '-1'], '--depth -1 builds no model'),
     ('bnn_bench', ['--models', 'vgg19'], "Unknown model(s) ['vgg19']"),

@@ -114,7 +114,7 @@ def test_download_fallback_is_used_when_nothing_local(monkeypatch, tmp_path):
     ('bnn_sweep', ['--experiment', 'T4'], 'bnn_sweep: error: T4 (memory and time per rule) is a benchmark'),
     ('bnn_sweep', ['--preset', 'tpu', '--dry-run'], "bnn_sweep: error: Unknown preset 'tpu'"),
     ('bnn_sweep', ['--engine', 'dask', '--dry-run'], "bnn_sweep: error: Unknown engine 'dask'"),
-    ('bnn_bench', ['--models', 'resnet', '--img-size', '32'], "bnn_bench: error: Unknown model 'resnet'"),
+    ('bnn_bench', ['--models', 'resnet', '--img-size', '32'], "bnn_bench: error: Unknown model(s) ['resnet']"),
     ('bnn_bench', ['--rules', 'bp,magic', '--models', 'vgg19_bn', '--img-size', '32', '--width', '0.125'], 'bnn_bench: error: '),
     ('bnn_train', ['--model', 'mobilenet_v2', '--head', 'linear'], 'bnn_train: error: --head applies to vgg19_bn only, not mobilenet_v2'),
     ('bnn_train', ['--head', 'mlp', '--quiet'], "bnn_train: error: Unknown VGG head 'mlp'"),
