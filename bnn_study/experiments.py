@@ -109,7 +109,6 @@ def sweep(experiment:str='T2', preset:str='cpu', seeds:int|None=None, out='resul
     if busy := _busy(cs, p, out):
         raise RuntimeError(f"{len(busy)} configuration(s) are being trained by another process: {'; '.join(busy)}. "
                            "Rerun when it has finished; no table is written before.")
-    plan(cs, p, out, seeds, n_valid, fp)  # the records the table reads are this data's
     return results_table(out, cs, p, seeds)
 
 

@@ -21,7 +21,7 @@ from .binarize import BinaryMixin, Sign, binarize
 from .models import VGG, MobileNetV2, MLPMixer, InvertedResidual, PreNormResidual, Patchify, TokenMean, get_model
 from .augment import IMAGENET_MEAN, IMAGENET_STD
 from .data import read_image, ImageReadError
-from .runs import RunConfig, read_record, read_weights, _load_run_weights, weights_file, load_run, _run_model, _load_weights
+from .runs import RunConfig, read_record, read_weights, _load_run_weights, _sha256, weights_file, load_run, _run_model, _load_weights
 
 # %% ../nbs/51_packed.ipynb #9e204ce8
 _I64, _I32 = torch.iinfo(torch.int64), torch.iinfo(torch.int32)
@@ -482,8 +482,6 @@ def load_packed(fn) -> PackedModel:
               f"lacks a field or has a wrong shape ({type(e).__name__}: {e}): it was not written by this bnn_study.")
 
 # %% ../nbs/51_packed.ipynb #f849ebe8
-def _sha256(fn): return hashlib.sha256(Path(fn).read_bytes()).hexdigest()
-
 def trained_model(record_file) -> tuple:
     "(the binarized model of run `record_file` in eval mode, with the weights `bnn_train --save` kept; its run record)."
     fn = Path(record_file)
