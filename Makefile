@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP      := $(VENV)/.bnn-installed
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: reproduce-cpu setup study test check-sync check-clean nbtest pytest docs-smoke lab docs
+.PHONY: reproduce-cpu ladder gpu-kit gpu-window setup study test check-sync check-clean nbtest pytest docs-smoke lab docs
 
 setup: $(STAMP)
 $(STAMP): settings.ini setup.py pyproject.toml
@@ -56,3 +56,36 @@ docs: $(STAMP)
 # rerun after a kill and it continues). Records land in results/cpu/.
 reproduce-cpu: $(STAMP)
 	for t in T2 T3 T1; do $(BIN)/bnn_sweep --experiment $$t --preset cpu --seeds 3 --workers 2 --out results/cpu || exit 1; done
+
+
+# the recipe ladder for binary BP (notebook 03a, results page 44): first the distillation teachers, the float BP runs
+# with their weights at the rates the `cpu` sweep selected for them (VGG-19 1e-4, the others 1e-3), on the test split
+# and on the tuning split; then each step of the ladder (resumable). LADDER_MODELS narrows the models.
+LADDER_MODELS ?= vgg19_bn,mobilenet_v2,mlp_mixer
+CPU_SCALE = --acts float --weights float --rule bp --img-size 32 --epochs 5 --bs 64 --aug flip --seed 0 --save --quiet
+ladder: $(STAMP)
+	for split in test tune; do d=results/cpu_ladder/$$( [ $$split = test ] && echo runs || echo tune ); \
+	  case ",$(LADDER_MODELS)," in *,vgg19_bn,*) $(BIN)/bnn_train --model vgg19_bn --width 0.25 --lr 1e-4 --split $$split $(CPU_SCALE) --out $$d || exit 1;; esac; \
+	  case ",$(LADDER_MODELS)," in *,mobilenet_v2,*) $(BIN)/bnn_train --model mobilenet_v2 --width 0.25 --lr 1e-3 --split $$split $(CPU_SCALE) --out $$d || exit 1;; esac; \
+	  case ",$(LADDER_MODELS)," in *,mlp_mixer,*) $(BIN)/bnn_train --model mlp_mixer --width 1 --patch-size 4 --dim 128 --depth 8 --lr 1e-3 --split $$split $(CPU_SCALE) --out $$d || exit 1;; esac; \
+	done
+	for r in xnor bireal react nowd kd; do \
+	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_$$r --models $(LADDER_MODELS) --rules bp --seeds 3 --workers 1 --out results/cpu_ladder || exit 1; done
+
+# the GPU window (notebook 34). Here: `make gpu-kit` fills the ignored folder .gpu_kit with the wheels the device's
+# Python lacks (3.12; fastprogress 1.0.3, which does not pull in fasthtml) and the 64 px images as WebP. There, on the
+# lent machine (the device tool's run, carrying .gpu_kit): `make gpu-window DEADLINE=540`.
+KIT_WHEELS = fastai==2.8.7 fastcore==1.14.5 fastprogress==1.0.3 fasttransform==0.0.2 fastdownload==0.0.8 \
+             plum-dispatch==2.9.0 beartype==0.23.1
+KIT_QUALITY ?= 80
+DEADLINE ?= 540
+gpu-kit: $(STAMP)
+	mkdir -p .gpu_kit
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .gpu_kit $(KIT_WHEELS)
+	test -f .gpu_kit/imagenette64.npz || $(BIN)/bnn_carry pack .gpu_kit/imagenette64.npz --size 64 --quality $(KIT_QUALITY)
+	du -sh .gpu_kit
+gpu-window:
+	python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu_kit/*.whl
+	PYTHONPATH=/tmp/site:$(CURDIR) python3 -c "from bnn_study.window import bnn_window_cli; bnn_window_cli()" \
+	  --deadline $(DEADLINE)

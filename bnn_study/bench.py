@@ -22,15 +22,15 @@ from .memory import StepCost, static_bytes
 
 # %% ../nbs/23_bench.ipynb #2e83988a
 def rule_cost(model:str, rule:str, img_size:int=224, bs:int=8, steps:int=3, setting:str='both', width:float=1.,
-              device=None, **model_kwargs) -> dict:
+              device=None, cb=None, **model_kwargs) -> dict:
     """Step time (fastest and median), activation peak, saved-tensor peak and static bytes of `rule` training `model`
-    on synthetic data."""
+    on synthetic data; `cb`: a callback that trains in its place (the peer bench of notebook 26)."""
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     # on a CPU, memory is measured in one extra step (see `exact_rss`, `AllocPeak`)
     mem = 0 if device.type == 'cuda' else 1
     dls = synthetic_dls(n_train=bs * (steps + 1 + mem), n_valid=bs, size=img_size, bs=bs, device=device)
     m = get_model(model, num_classes=10, img_size=img_size, width=width, **model_kwargs)
-    learn = bnn_learner(m, dls, setting, rule=get_rule(rule), cbs=[cost := StepCost(mem)])
+    learn = bnn_learner(m, dls, setting, rule=cb or get_rule(rule), cbs=[cost := StepCost(mem)])
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
     timed, med = cost.times[1:len(cost.times) - mem], statistics.median
     res = dict(model=model, rule=rule, setting=setting, img_size=img_size, batch=bs, width=width, device=str(device),

@@ -19,8 +19,13 @@ from fastai.callback.core import Callback
 class BinaryMixin:
     """Forward with `sign(weight)` instead of `weight` (see `BinaryWeightOp`); the parameter itself stays the real
     latent weight."""
-    ste = 'clipped'
+    ste, scale = 'clipped', False  # scale: XNOR-Net's factor mean|w| per output channel (the recipe ladder, 03a)
     def binary_weight(self): return sign_ste(self.weight, self.ste)
+    def forward(self, x):
+        if not self.scale: return self._binary(x, self.bias)
+        shape = (-1,) + (1,) * (self.weight.dim() - 2)  # the output's channel axis: 1 for convs, the last for linear
+        y = self._binary(x, None) * self.weight.abs().mean(tuple(range(1, self.weight.dim()))).view(shape)
+        return y if self.bias is None else y + self.bias.view(shape)
 
     @classmethod
     def from_float(cls, m:nn.Module, ste:str='clipped'):
@@ -109,9 +114,9 @@ def conv_spec(m):
 
 class _BinaryConv(BinaryMixin):
     _args = staticmethod(_conv_args)
-    def forward(self, x):
-        if (conv := conv_spec(self)) is None: return self._conv_forward(x, self.binary_weight(), self.bias)  # the plain autograd path
-        return BinaryWeightOp.apply(x, self.weight, self.bias, conv, self.ste)
+    def _binary(self, x, b):
+        if (conv := conv_spec(self)) is None: return self._conv_forward(x, self.binary_weight(), b)  # plain autograd
+        return BinaryWeightOp.apply(x, self.weight, b, conv, self.ste)
 
 class BinaryConv1d(_BinaryConv, nn.Conv1d): "`nn.Conv1d` with binary weights."
 class BinaryConv2d(_BinaryConv, nn.Conv2d): "`nn.Conv2d` with binary weights."
@@ -120,7 +125,7 @@ class BinaryLinear(BinaryMixin, nn.Linear):
     "`nn.Linear` with binary weights."
     _args = staticmethod(lambda m: dict(in_features=m.in_features, out_features=m.out_features,
                                         bias=m.bias is not None))
-    def forward(self, x): return BinaryWeightOp.apply(x, self.weight, self.bias, None, self.ste)
+    def _binary(self, x, b): return BinaryWeightOp.apply(x, self.weight, b, None, self.ste)
 
 # %% ../nbs/01_binarize.ipynb #216b60bd
 class Sign(nn.Module):

@@ -388,11 +388,12 @@ def bnn_carry(
     dataset:str='imagenette',  # pack: the data set, a name or a folder
     data:str=None,  # pack: where to find it (default: found as above)
     dest:str='.',  # unpack: the folder to make the data set in
+    quality:int=95,  # pack: WebP quality (lower: a smaller file)
 ):
     "Carry the decoded image cache of one size to a machine without the data: `pack` here, `unpack` there."
     try:
         if action not in ('pack', 'unpack'): raise ValueError(f"Unknown action {action!r}: pack or unpack.")
-        if action == 'pack': return print(f"{pack_cache(file, size, dataset, data)}: the {size} px cache, as WebP")
+        if action == 'pack': return print(f"{pack_cache(file, size, dataset, data, quality=quality)}: the {size} px cache, as WebP")
         root = unpack_cache(file, dest)
         print(f"{root}: empty files of the originals' names and sizes; its cache in {cache_dir()}. "
               f"Point BNN_DATA at {root.parent}.")

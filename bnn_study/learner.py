@@ -11,6 +11,7 @@ import time, random, statistics, torch
 from pathlib import Path
 from torch import nn
 from .binarize import binarize, ClipLatent, check_setting
+from .recipes import apply_recipe, recipe_steps, latent_splitter, NoLatentDecay
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from fastai.metrics import accuracy
@@ -32,14 +33,15 @@ def _seed_everything(seed, dls):
 
 # %% ../nbs/04_learner.ipynb #d4bf8a34
 def bnn_learner(model:nn.Module, dls, setting:str='both', lr:float=1e-3, wd:float=1e-5, rule:Callback|None=None,
-                seed:int|None=0, cbs=None, ste:str='clipped', **kwargs) -> Learner:
-    """A fastai `Learner` training `model`, binarized for `setting`, with the paper's protocol and learning `rule`
-    (None: BP)."""
+                seed:int|None=0, cbs=None, ste:str='clipped', recipe:str='paper', **kwargs) -> Learner:
+    """A fastai `Learner` training `model`, binarized for `setting`, with the paper's protocol (or `recipe`'s binary
+    layers and weight decay, notebook 03a) and learning `rule` (None: BP)."""
     bin_w, _ = check_setting(setting)
     if seed is not None: _seed_everything(seed, dls)
     if dls.device is None or torch.device(dls.device).type == 'cpu': tune_cpu_allocator()
-    binarize(model, setting, ste=ste)
+    apply_recipe(binarize(model, setting, ste=ste), recipe)
     cbs = list(cbs or []) + ([ClipLatent()] if bin_w else []) + ([rule] if rule is not None else [])
+    if 'nowd' in recipe_steps(recipe) and bin_w: kwargs, cbs = dict(kwargs, splitter=latent_splitter), cbs + [NoLatentDecay()]
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=torch_adam, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, wd_bn_bias=True, **kwargs)
 

@@ -68,7 +68,7 @@ def run_config(c:Config, p:Preset, lr:float|None, seed:int, split:str='test', n_
     m = p.models[c.model]
     return RunConfig(model=c.model, setting=c.setting, rule=c.rule, skips=c.skips, img_size=p.img_size, width=m.width,
                      epochs=p.epochs, lr=lr, bs=p.bs, seed=seed, aug=p.aug, split=split, n_train=p.n_train,
-                     n_valid=n_valid, model_kwargs=m.model_kwargs, rule_kwargs=p.rules.get(c.rule))
+                     n_valid=n_valid, model_kwargs=m.model_kwargs, rule_kwargs=p.rules.get(c.rule), recipe=p.recipe)
 
 def align_every(p:Preset, split:str) -> int: return p.align_every if split == 'test' else 0
 
@@ -89,7 +89,8 @@ def _borrowed_lr(c:Config, src:Borrow) -> float|None:
 def _config_name(c:Config, p:Preset) -> str:
     m = p.models[c.model]
     extra = '_'.join(f'{k}{v}' for k, v in (m.model_kwargs or {}).items())
-    return (f"{c.model}{'' if c.skips else '-noskip'}_{c.setting}_{c.rule}_{p.img_size}px_w{m.width}{'_' + extra if extra else ''}"
+    recipe = '' if p.recipe == 'paper' else f'-{p.recipe}'
+    return (f"{c.model}{'' if c.skips else '-noskip'}_{c.setting}{recipe}_{c.rule}_{p.img_size}px_w{m.width}{'_' + extra if extra else ''}"
             f"_{p.aug}_e{p.epochs}_bs{p.bs}")
 
 # %% ../nbs/30_plans.ipynb #8a71deec

@@ -8,6 +8,7 @@ __all__ = ['PRESETS', 'ModelScale', 'Borrow', 'Preset', 'get_preset']
 # %% ../nbs/29_presets.ipynb #a6534972
 from typing import NamedTuple
 from dataclasses import dataclass, field, fields, replace
+from .recipes import RECIPE_STEPS
 
 # %% ../nbs/29_presets.ipynb #104549da
 class ModelScale(NamedTuple):
@@ -33,6 +34,7 @@ class Preset:
     n_train:int|None
     device:str
     models:dict; rules:dict = field(default_factory=dict); align_every:int=0
+    recipe:str='paper'  # the BNN recipe of every run (notebook 03a)
 
 # %% ../nbs/29_presets.ipynb #654b5f26
 _MIXER_CPU = dict(patch_size=4, dim=128, depth=8)
@@ -77,3 +79,6 @@ PRESETS['cpu_atlas'] = replace(PRESETS['cpu'], lrs=Borrow('cpu', 'results/cpu'),
 PRESETS['gpu'] = replace(PRESETS['cpu'], img_size=64, epochs=8, aug='paper', lrs=(1e-3, 1e-4), device='gpu',
                       models=dict(vgg19_bn=ModelScale(1.), mobilenet_v2=ModelScale(1.),
                                   mlp_mixer=ModelScale(1., dict(patch_size=8))))
+
+# %% ../nbs/29_presets.ipynb #5b410be9
+PRESETS.update({f'cpu_{r}': replace(PRESETS['cpu'], recipe=r, lrs=(1e-3, 1e-4)) for r in RECIPE_STEPS})

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['FIRST_FINDINGS', 'environment', 'setting_name', 'check_values', 'is_record', 'read_record', 'RunConfig', 'field_docs',
            'plan_run', 'Diverged', 'FiniteLoss', 'checkpoint_file', 'Checkpoint', 'fit_plan', 'train_run',
-           'weights_file', 'read_weights', 'load_run', 'first_findings', 'load_records', 'reference_file',
-           'paper_results']
+           'weights_file', 'read_weights', 'load_run', 'teacher_record', 'first_findings', 'load_records',
+           'reference_file', 'paper_results']
 
 # %% ../nbs/20_runs.ipynb #07776bc0
 import time, sys, math, hashlib, warnings, json, os, platform, subprocess, torch
@@ -22,6 +22,7 @@ from .binarize import check_setting
 from .data import get_dls, find_data, data_fingerprint, data_label, folder_splits, check_layout
 from .models import get_model
 from .learner import bnn_learner, RunRecorder
+from .recipes import recipe_steps, recipe_model_kwargs, Distill
 from .alignment import Alignment
 from .rules.all import get_rule
 from fastai.learner import Learner
@@ -140,12 +141,14 @@ class RunConfig:
     n_train:int|None=None  # random subset of training images (None: all)
     n_valid:int|None=None  # random subset of test images (None: all)
     wd:float=1e-5  # weight decay (coupled L2, as the authors' Adam)
+    recipe:str='paper'  # BNN recipe: paper, or a step of the ladder, xnor bireal react nowd kd (notebook 03a)
     model_kwargs:dict=field(default_factory=dict)  # options of the model's constructor
     rule_kwargs:dict=field(default_factory=dict)  # options of the rule
 
     def __post_init__(self):
         for k in ('model_kwargs', 'rule_kwargs'): object.__setattr__(self, k, dict(getattr(self, k) or {}))
         check_setting(self.setting)
+        recipe_steps(self.recipe)
         check_values(**{k: getattr(self, k) for k in ('width', 'epochs', 'lr', 'bs', 'img_size', 'n_train', 'n_valid',
                                                       'rule')})
 
@@ -156,7 +159,8 @@ def name(self:RunConfig) -> str:
     "File name (without .json) of the run's record; a data set named with a final digit is kept apart from the size."
     skips = '' if self.skips else '-noskip'
     data = f"{self.dataset}-" if self.dataset[-1:].isdigit() else self.dataset  # imagewoof2-320-32px, not ...32032px
-    return (f"{self.model}{skips}_{self.setting}_{self.rule}_{data}{self.img_size}px_w{self.width}"
+    recipe = '' if self.recipe == 'paper' else f'-{self.recipe}'
+    return (f"{self.model}{skips}_{self.setting}{recipe}_{self.rule}_{data}{self.img_size}px_w{self.width}"
             f"_{self.aug}_e{self.epochs}_lr{self.lr:g}_bs{self.bs}_{self.split}_s{self.seed}")
 
 
@@ -235,17 +239,18 @@ def _run_learner(plan:dict, state:dict|None, align_every:int=0) -> Learner:
     resumed)."""
     c, fn = plan['config'], plan['fn']
     rule = get_rule(c.rule, seed=c.seed, **c.rule_kwargs)  # the run's seed draws the rule's feedback
+    kd = [_teacher(c, fn, len(plan['data']['classes']))] if 'kd' in recipe_steps(c.recipe) else []  # before the seed
     if c.seed is not None: set_seed(c.seed, reproducible=True)  # the initial weights too: the model is built here
     m = _run_model(c, len(plan['data']['classes']))
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dls = get_dls(str(plan['root']), size=c.img_size, bs=c.bs, split=c.split, seed=c.seed, n_train=c.n_train,
                   n_valid=c.n_valid, aug=c.aug, device=device, layout=plan['layout'])
-    cbs = [RunRecorder(), FiniteLoss()]
+    cbs = [RunRecorder(), FiniteLoss(), *kd]
     if fn is not None and not align_every:
         head = dict(config=c.asdict(), data=plan['data'])
         cbs.append(Checkpoint(checkpoint_file(fn), head, state, _COMMIT_AT_IMPORT))
     if align_every: cbs.append(Alignment(align_every))
-    return bnn_learner(m, dls, c.setting, lr=c.lr, wd=c.wd, seed=c.seed, rule=rule, cbs=cbs)
+    return bnn_learner(m, dls, c.setting, lr=c.lr, wd=c.wd, seed=c.seed, rule=rule, cbs=cbs, recipe=c.recipe)
 
 def _cb(learn, cls): return next((cb for cb in learn.cbs if isinstance(cb, cls)), None)
 
@@ -356,6 +361,7 @@ def _write_record(plan:dict, learn:Learner, save:bool) -> dict:
                   params=sum(p.numel() for p in m.parameters()), env=environment(),
                   finished=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     if al := _cb(learn, Alignment): record['alignment'] = al.summary()
+    if kd := _cb(learn, Distill): record['teacher'] = kd.source
     if (keep := _cb(learn, Checkpoint)) and keep.resumed: record['resumed'] = keep.resumed
     if save:
         _save_atomic(m.state_dict(), weights_file(fn))
@@ -378,7 +384,7 @@ def _strict(o):
 def _run_model(c:RunConfig, n_classes:int) -> nn.Module:
     "The (not yet binarized) model of run `c`, with one output per class of its data."
     return get_model(c.model, num_classes=n_classes, img_size=c.img_size, width=c.width, skips=c.skips,
-                     **c.model_kwargs)
+                     **{**recipe_model_kwargs(c.model, c.recipe), **c.model_kwargs})
 
 
 # %% ../nbs/20_runs.ipynb #a0e7ed83
@@ -440,6 +446,30 @@ def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) ->
     _load_run_weights(m, {k: v.to(dls.device or 'cpu') for k, v in state.items()}, weights_file(fn))
     return learn
 
+
+# %% ../nbs/20_runs.ipynb #dc7dc48e
+def _teacher_argv(t:RunConfig, out) -> str:
+    kw = ' '.join(f"--{k.replace('_', '-')} {v}" for k, v in t.model_kwargs.items())
+    return (f"bnn_train --model {t.model} --weights float --acts float --rule bp --dataset {t.dataset} --img-size "
+            f"{t.img_size} --width {t.width} {kw} --epochs {t.epochs} --bs {t.bs} --aug {t.aug} --split {t.split} "
+            f"--seed 0 --lr <its selected lr> --save --out {out}").replace('  ', ' ')
+
+def teacher_record(c:RunConfig, folder) -> Path:
+    "The record of the distillation teacher of run `c` in the runs folder `folder` (see above)."
+    t = c.replace(setting='f32', rule='bp', recipe='paper', seed=0, rule_kwargs={}, lr=1.)
+    found = [f for f in sorted(Path(folder).glob(t.name.replace('_lr1_', '_lr*_') + '.json')) if weights_file(f).exists()]
+    if len(found) == 1: return found[0]
+    raise FileNotFoundError(f"Distillation needs one teacher in {folder}, the float BP run of {c.model} with its weights; "
+                            f"found {len(found)}. Fix: {_teacher_argv(t, folder)}")
+
+# %% ../nbs/20_runs.ipynb #e8a08938
+def _teacher(c:RunConfig, fn, n_classes:int) -> Distill:
+    "The `Distill` callback of run `c` (record file `fn`), with its teacher's weights loaded."
+    if fn is None: raise ValueError("The kd recipe finds its teacher beside the run's record: give an --out folder.")
+    rec = teacher_record(c, Path(fn).parent)
+    m = _run_model(RunConfig.from_dict(read_record(rec)['config']), n_classes)
+    _load_run_weights(m, read_weights(rec), weights_file(rec))
+    return Distill(m, source=rec.stem)
 
 # %% ../nbs/20_runs.ipynb #783a4ada
 FIRST_FINDINGS = dict(
