@@ -38,7 +38,7 @@ check-clean: $(STAMP)
 nbtest: $(STAMP)
 	BNN_FAST=1 timeout 1800 $(BIN)/nbdev_test --timing
 pytest: $(STAMP)
-	BNN_FAST=1 timeout 1800 $(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider nbs tests
+	BNN_FAST=1 timeout 2400 $(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider nbs tests
 
 # the documentation build up to the Quarto render (Quarto itself runs in the Pages workflow)
 docs-smoke: $(STAMP)

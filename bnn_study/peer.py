@@ -150,10 +150,12 @@ def plot_peer(rows, title:str):
     fig, axs = plt.subplots(2, 1, figsize=(10, 6.5))
     for ax, col, label in zip(axs, ('step_vs_authors', 'act_vs_authors'), ('step time', 'activation peak')):
         t.pivot(index='rule', columns='model', values=col)[[m for m in MODEL_NAMES if m in set(t.model)]].plot.bar(
-            ax=ax, rot=0, width=0.8, legend=ax is axs[0])
+            ax=ax, rot=0, width=0.8, legend=False)
         ax.axhline(1, color='grey', lw=1, ls=':')
+        ax.set_ylim(0, 1.3)
         ax.set_ylabel(f'{label}, ours / authors')
         ax.set_xlabel('rule')
     axs[0].set_title(title)
+    axs[0].legend(ncol=3, loc='upper left')
     fig.tight_layout()
     return fig

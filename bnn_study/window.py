@@ -93,8 +93,10 @@ def _pack(out, keep, since) -> Path:
     return fn
 
 # %% ../nbs/34_window.ipynb #e8f83e7f
-def window(deadline:float, out, steps:list|None=None, kit='.gpu_kit', reserve:float=30., allow_cpu:bool=False) -> dict:
-    "Run the campaign `steps` (default: `campaign()`) until `deadline` seconds from now; pack what they wrote in `out`."
+def window(deadline:float, out, steps:list|None=None, kit='.gpu_kit', reserve:float=30., allow_cpu:bool=False,
+           least:float=30.) -> dict:
+    """Run the campaign `steps` (default: `campaign()`) until `deadline` seconds from now (a step is not started with
+    less than `least` seconds left); pack what they wrote in `out`."""
     t0, wall0, steps = time.monotonic(), time.time(), campaign() if steps is None else steps
     if not (torch.cuda.is_available() or allow_cpu): raise RuntimeError("bnn_window: no GPU here: nothing to run.")
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -106,7 +108,7 @@ def window(deadline:float, out, steps:list|None=None, kit='.gpu_kit', reserve:fl
             left, row = deadline - reserve - (time.monotonic() - t0), dict(key=s['key'], what=s['what'])
             if s.get('done') and Path(s['done']).exists(): row['status'] = 'already done'
             elif s.get('size') and not _has_data(s['size']): row['status'] = f"skipped: no {s['size']} px images here"
-            elif left < 30: row['status'] = 'not started: the deadline is near'
+            elif left < least: row['status'] = 'not started: the deadline is near'
             else:
                 print(f"window: step {s['key']}, {s['what']}, {left:.0f} s left", file=log, flush=True)
                 row['status'], row['seconds'] = run_until(s['argv'], left, log)

@@ -10,7 +10,7 @@ __all__ = ['Rule', 'InjectGrad', 'channel_dim', 'input_channels', 'n_outputs', '
 import torch
 from torch import nn
 from ..binarize import weight_layers
-from ..models import InvertedResidual, PreNormResidual
+from ..models import InvertedResidual, PreNormResidual, Shortcut
 from .lean import lean_pieces, LEAN_MIN
 from fastai.callback.core import Callback
 
@@ -63,9 +63,9 @@ def project(e:torch.Tensor, B:torch.Tensor, like:torch.Tensor, dim:int) -> torch
     return s.view(shape).expand_as(like)  # a broadcast view: no activation-sized copy
 
 # %% ../../nbs/11_rules.core.ipynb #cf501c16
-_RESIDUAL = (InvertedResidual, PreNormResidual)
+_RESIDUAL = (InvertedResidual, PreNormResidual, Shortcut)  # Shortcut: the recipe ladder's Bi-Real step (03a)
 
-def _has_skip(m): return getattr(m, 'use_res_connect', False) or getattr(m, 'skip', False)
+def _has_skip(m): return isinstance(m, Shortcut) or getattr(m, 'use_res_connect', False) or getattr(m, 'skip', False)
 
 def injection_points(model:nn.Module) -> list:
     """Names of the modules whose input receives a projected signal: residual blocks with a skip and weight layers but
@@ -79,6 +79,7 @@ def _block_channels(m):
     its last dimension)."""
     if isinstance(m, InvertedResidual): return m.conv[0][0].in_channels if isinstance(m.conv[0], nn.Sequential) else m.conv[0].in_channels, 1
     if isinstance(m, PreNormResidual): return m.norm.normalized_shape[0], -1
+    if isinstance(m, Shortcut): return m.fn[1].in_channels, 1  # (activation, conv, BN)
     return input_channels(m), channel_dim(m)
 
 # %% ../../nbs/11_rules.core.ipynb #d2feeb94
