@@ -70,7 +70,7 @@ ladder: $(STAMP)
 	  case ",$(LADDER_MODELS)," in *,mlp_mixer,*) $(BIN)/bnn_train --model mlp_mixer --width 1 --patch-size 4 --dim 128 --depth 8 --lr 1e-3 --split $$split $(CPU_SCALE) --out $$d || exit 1;; esac; \
 	done
 	for r in xnor bireal react nowd kd; do \
-	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_$$r --models $(LADDER_MODELS) --rules bp --seeds 3 --workers 1 --out results/cpu_ladder || exit 1; done
+	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_$$r --models $(LADDER_MODELS) --rules bp --seeds 3 --workers 2 --out results/cpu_ladder || exit 1; done
 
 # the GPU window (notebook 34). Here: `make gpu-kit` fills the ignored folder .gpu_kit with the wheels the device's
 # Python lacks (3.12; fastprogress 1.0.3, which does not pull in fasthtml) and the 64 px images as WebP. There, on the
