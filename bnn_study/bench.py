@@ -12,7 +12,7 @@ import time, json, statistics, gc, sys, torch, pandas as pd, matplotlib.pyplot a
 from pathlib import Path
 from torch import nn
 from fastcore.script import call_parse, Param
-from .core import tune_cpu_allocator, write_atomic, run_cli, check_writable
+from .core import tune_cpu_allocator, write_json, run_cli, check_writable
 from .binarize import check_setting
 from .models import get_model, MODEL_NAMES
 from .learner import bnn_learner
@@ -86,9 +86,7 @@ def bench(models=MODEL_NAMES, rules=BENCH_RULES, json_out=None, log=None, rounds
                 if log: log(runs[m, r][-1])
     rows = _ratios([_merge(v) for v in runs.values()])
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(json_out, json.dumps(dict(env=environment(), config=dict(kwargs, rounds=rounds), rows=rows),
-                                          indent=1))
+        write_json(json_out, dict(env=environment(), config=dict(kwargs, rounds=rounds), rows=rows))
     return rows
 
 # %% ../nbs/23_bench.ipynb #dca185fa

@@ -10,7 +10,7 @@ __all__ = ['LEAN_PAIRS', 'loop_overhead', 'step_time', 'bare_train', 'gpu_check'
 import time, json, statistics, copy, torch
 from pathlib import Path
 from torch import nn
-from .core import tune_cpu_allocator, write_atomic
+from .core import tune_cpu_allocator, write_json
 from .binarize import binarize, clip_latent_
 from .data import synthetic_dls
 from .models import get_model, MODEL_NAMES
@@ -217,5 +217,5 @@ def gpu_checks(out='results/bench') -> list:
     rows = device_check() + float_check(devices=('cpu', 'cuda')) + lean_check(device='cuda')
     fn = gpu_json(out, 'gpu_checks')
     fn.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(fn, json.dumps(dict(env=environment(), rows=rows), indent=1))
+    write_json(fn, dict(env=environment(), rows=rows))
     return rows

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['STES', 'CHUNK_LIMITS', 'sign', 'approx_sign_grad', 'check_ste', 'chunk_limits', 'chunks', 'SignSTE', 'sign_ste',
-           'fast_mode', 'load_libc', 'mallopt', 'tune_cpu_allocator', 'write_atomic', 'check_writable', 'claim',
-           'claimed_by', 'dashed_options', 'run_cli']
+           'fast_mode', 'load_libc', 'mallopt', 'tune_cpu_allocator', 'write_atomic', 'write_json', 'check_writable',
+           'claim', 'claimed_by', 'dashed_options', 'run_cli']
 
 # %% ../nbs/00_core.ipynb #ad85dee7
 import sys
@@ -125,6 +125,10 @@ def write_atomic(fn, text:str) -> Path:
     except OSError as e: raise OSError(f"Cannot write {fn}: {e.strerror or e}") from None  # a full or read-only disk
     finally: tmp.unlink(missing_ok=True)
     return fn
+
+def write_json(fn, obj, **kwargs) -> Path:
+    "`obj` as indented JSON in `fn`, written atomically (`kwargs` to `json.dumps`, e.g. `allow_nan=False`)."
+    return write_atomic(fn, json.dumps(obj, indent=1, **kwargs))
 
 def check_writable(folder) -> Path:
     """`folder`, created if need be, once a file could be written in it; else a one-line error naming the folder and

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from fastcore.script import call_parse
-from .core import run_cli, sign, write_atomic, check_writable
+from .core import run_cli, sign, write_json, check_writable
 from .xnor import bit_conv, pack_nchw, pack_weight, pick_kernel, cpu_kernels, KERNELS
 from .packed import compile_packed, PackedModel, save_packed, load_packed, float_bytes, random_bnn, _OPS
 from .binarize import BinaryConv2d
@@ -202,7 +202,7 @@ def bnn_bench_packed(
         rec = packed_bench(ms, img_size, width, b, t, rounds, kernel)
     except (ValueError, OSError) as e: sys.exit(f"bnn_bench_packed: error: {e}")
     print(f"{rec['cpu']}, {rec['kernel']} kernel\n" + bench_tables(rec)['networks'].to_string(index=False))
-    if json_out: write_atomic(json_out, json.dumps(rec, indent=1))
+    if json_out: write_json(json_out, rec)
 
 def bnn_bench_packed_cli(): run_cli(bnn_bench_packed.__wrapped__)
 

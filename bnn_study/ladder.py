@@ -43,8 +43,9 @@ def plot_ladder(d:pd.DataFrame, b:pd.DataFrame|None=None, title:str='Binary BP, 
     "Accuracy per rung and model (mean, std over seeds), with each model's ceiling (dashed) and floor (dotted)."
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for i, m in enumerate([m for m in MODEL_NAMES if m in set(d.model)]):
-        s, c = d[d.model == m].set_index('recipe').reindex(list(RECIPES)), f'C{i}'  # a rung not run: no point
-        ax.errorbar(range(len(s)), s['mean'], yerr=s['std'].fillna(0), marker='o', capsize=3, color=c, label=m)
+        s, c = d[d.model == m].set_index('recipe').dropna(subset=['mean']), f'C{i}'  # a rung not run: no point
+        x = [RECIPES.index(r) for r in s.index]  # a rung that does not apply (bireal off VGG-19) is skipped, not zero
+        ax.errorbar(x, s['mean'], yerr=s['std'].fillna(0), marker='o', capsize=3, color=c, label=m)
         if b is not None and m in b.index:
             ax.axhline(b.ceiling[m], color=c, ls='--', lw=1)
             ax.axhline(b.floor[m], color=c, ls=':', lw=1)

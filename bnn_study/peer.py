@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt, torch
 from fastai.callback.core import Callback, CancelBatchException
 from fastcore.script import call_parse, Param
-from .core import run_cli, write_atomic, check_writable
+from .core import run_cli, write_json, check_writable
 from .binarize import Sign, weight_layers
 from .models import PreNormResidual, InvertedResidual, MODEL_NAMES
 from .runs import environment
@@ -111,7 +111,7 @@ def peer_table(rows) -> pd.DataFrame:
 
 # %% ../nbs/26_peer.ipynb #9542beb7
 def _write(fn, peer, rows):
-    write_atomic(fn, json.dumps(dict(env=environment(), peer=dict(url=PEER_URL, commit=peer['commit']), rows=rows), indent=1))
+    write_json(fn, dict(env=environment(), peer=dict(url=PEER_URL, commit=peer['commit']), rows=rows))
 
 @call_parse
 def bnn_peer(

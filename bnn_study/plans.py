@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 import pandas as pd
 from .data import project_root
-from .core import write_atomic
+from .core import write_json
 from .presets import Borrow, Preset, get_preset
 from .runs import RunConfig, Diverged, train_run, paper_results, reference_file, is_record, _data_diff
 from .rules.all import PAPER_RULES
@@ -144,7 +144,7 @@ def select_lr(c:Config, p:Preset, out, log=print, data=None, n_valid:int|None=No
     sel = dict(config=c._asdict(), lr=best, val_acc={f'{lr:g}': (a if math.isfinite(a) else None) for lr, a in val.items()},
                split='tune', seed=0,
                rule='best validation accuracy over epochs, seeded 90/10 split of train')
-    write_atomic(fn, json.dumps(sel, indent=1))
+    write_json(fn, sel)
     return best
 
 

@@ -66,6 +66,9 @@ PRESETS['cpu_vgg_linear'] = replace(PRESETS['cpu'],
 # %% ../nbs/29_presets.ipynb #297e55aa
 PRESETS['cpu_long'] = replace(PRESETS['cpu'], epochs=20, lrs=Borrow('cpu', 'results/cpu'))
 
+# %% ../nbs/29_presets.ipynb #e479bd85
+PRESETS['cpu_long_floor'] = replace(PRESETS['cpu_long'], lrs=Borrow('cpu', 'results/cpu_floor'))
+
 # %% ../nbs/29_presets.ipynb #af3d6468
 PRESETS['cpu_sigprop_layer'] = replace(PRESETS['cpu'], rules=dict(sigprop_tl=dict(paper_compat=True, at='layer')))
 
@@ -82,3 +85,7 @@ PRESETS['gpu'] = replace(PRESETS['cpu'], img_size=64, epochs=8, aug='paper', lrs
 
 # %% ../nbs/29_presets.ipynb #5b410be9
 PRESETS.update({f'cpu_{r}': replace(PRESETS['cpu'], recipe=r, lrs=(1e-3, 1e-4)) for r in RECIPE_STEPS})
+
+# %% ../nbs/29_presets.ipynb #b20f45f8
+PRESETS['cpu_react_no_rprelu'] = replace(PRESETS['cpu_react'], lrs=(1e-3,),
+                                         models={**PRESETS['cpu'].models, 'vgg19_bn': ModelScale(.25, dict(rprelu=False))})

@@ -17,7 +17,7 @@ from pathlib import Path
 from contextlib import ExitStack
 from torch import nn
 import bnn_study
-from .core import write_atomic, check_writable
+from .core import write_json, check_writable
 from .binarize import check_setting
 from .data import get_dls, find_data, data_fingerprint, data_label, folder_splits, check_layout
 from .models import get_model
@@ -366,7 +366,7 @@ def _write_record(plan:dict, learn:Learner, save:bool) -> dict:
     if save:
         _save_atomic(m.state_dict(), weights_file(fn))
         record.update(weights=weights_file(fn).name, weights_sha256=_sha256(weights_file(fn)))
-    if fn: write_atomic(fn, json.dumps(_strict(record), indent=1, allow_nan=False))
+    if fn: write_json(fn, _strict(record), allow_nan=False)
     if fn: checkpoint_file(fn).unlink(missing_ok=True)
     return record
 

@@ -15,7 +15,6 @@ from .presets import get_preset
 from .plans import configs, results_table, run_config, record_path, select_lr, lr_known, config_runs, Config
 from .rules.all import PAPER_RULES
 from .binarize import SETTING_NAMES
-from .core import write_atomic
 from .rules.all import RULES
 
 # %% ../nbs/33_tables.ipynb #3cff9ecd

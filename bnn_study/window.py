@@ -11,7 +11,7 @@ import os, sys, time, json, math, signal, tarfile, subprocess
 from pathlib import Path
 import torch
 from fastcore.script import call_parse
-from .core import run_cli, write_atomic
+from .core import run_cli, write_json
 from .models import MODEL_NAMES
 from .presets import get_preset
 from .plans import configs
@@ -73,7 +73,7 @@ def prepare(kit='.gpu_kit', base='/tmp/bnn_data') -> dict:
     return dict(data=str(root), prepare_s=round(time.monotonic() - t0, 1))
 
 # %% ../nbs/34_window.ipynb #c7ead9ea
-def _has_data(size:int) -> bool:
+def _has_data() -> bool:
     "Whether ImageNette's images, not only the stand-ins of a carried cache (zeros), are where `BNN_DATA` points."
     from bnn_study.data import find_data
     try: root = find_data('imagenette')
@@ -81,7 +81,6 @@ def _has_data(size:int) -> bool:
     f = next((f for f in sorted((root/'val').rglob('*')) if f.is_file()), None)
     return f is not None and any(f.open('rb').read(16))
 
-def _save(fn, obj): write_atomic(fn, json.dumps(obj, indent=1))
 
 def _pack(out, keep, since) -> Path:
     "Every file under the folders `keep` written since `since` (not checkpoints or weights), in `out/window.tar.gz`."
@@ -107,14 +106,14 @@ def window(deadline:float, out, steps:list|None=None, kit='.gpu_kit', reserve:fl
         for s in steps:
             left, row = deadline - reserve - (time.monotonic() - t0), dict(key=s['key'], what=s['what'])
             if s.get('done') and Path(s['done']).exists(): row['status'] = 'already done'
-            elif s.get('size') and not _has_data(s['size']): row['status'] = f"skipped: no {s['size']} px images here"
+            elif s.get('size') and not _has_data(): row['status'] = f"skipped: no {s['size']} px images here"
             elif left < least: row['status'] = 'not started: the deadline is near'
             else:
                 print(f"window: step {s['key']}, {s['what']}, {left:.0f} s left", file=log, flush=True)
                 row['status'], row['seconds'] = run_until(s['argv'], left, log)
             info['steps'].append(row)
     info['tar'] = str(_pack(out, [s['keep'] for s in steps], wall0))
-    _save(Path(out)/'window.json', info)
+    write_json(Path(out)/'window.json', info)
     return info
 
 # %% ../nbs/34_window.ipynb #9c7768cc
@@ -150,7 +149,7 @@ def bnn_paper_cost(json:str=None, # write the rows and the hours here
     for r in rows: print(f"{r['model']:13s} {r['rule']:4s} step {r['step_s'] * 1e3:.0f} ms, epoch {r['epoch_s']:.0f} s, "
                          f"peak {r['peak_GB']:.1f} GB")
     print('device-hours, 5 seeds x 80 epochs:', hours)
-    if json: _save(json, dict(rows=rows, hours=hours))
+    if json: write_json(json, dict(rows=rows, hours=hours))
 
 def bnn_paper_cost_cli(): run_cli(bnn_paper_cost.__wrapped__)
 
