@@ -45,10 +45,6 @@ def _option(p, name:str, kind, default, help:str):
     if kind is bool: return p.add_argument(flag, dest=name, action='store_true', help=help)
     p.add_argument(flag, dest=name, type=kind, default=default, help=f'{help} (default: {default})')
 
-def _dashed(argv:list) -> list:
-    "`--img_size 32` as `--img-size 32`: both spellings are accepted, as fastcore's scripts accept them."
-    return [a.split('=', 1)[0].replace('_', '-') + a[len(a.split('=', 1)[0]):] if a.startswith('--') else a for a in argv]
-
 def _base(t):
     "`int` for `int|None`."
     return next(a for a in typing.get_args(t) if a is not type(None)) if typing.get_args(t) else t
@@ -79,7 +75,7 @@ def _config(o:dict) -> RunConfig:
 
 def bnn_train(argv:list|None=None):
     "Train one configuration with the paper's protocol and write its run record (`argv`: the command line's options)."
-    o = vars(train_parser().parse_args(_dashed(sys.argv[1:] if argv is None else argv)))
+    o = vars(train_parser().parse_args(dashed_options(sys.argv[1:] if argv is None else argv, '-')))
     try:
         plan = plan_run(_config(o), o['out'], o['data'])
         existed = not o['force'] and is_record(plan['fn'])

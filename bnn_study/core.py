@@ -191,9 +191,13 @@ def claimed_by(fn:Path) -> dict|None:
 
 
 # %% ../nbs/00_core.ipynb #2fd3e9d2
-def dashed_options(argv:list) -> list:
-    "Rewrite `--img-size`-style option names to fastcore's `--img_size`; values are left alone."
-    return [('--' + a[2:].split('=', 1)[0].replace('-', '_') + (a[2:][len(a[2:].split('=', 1)[0]):])) if a.startswith('--') else a for a in argv]
+def dashed_options(argv:list, sep:str='_') -> list:
+    """Option names with `sep` between words: `--img_size` for fastcore's scripts (the default), `--img-size` for
+    argparse's; values are left alone."""
+    def _fix(a):
+        name, eq, val = a.partition('=')
+        return '--' + name[2:].replace('-' if sep == '_' else '_', sep) + eq + val
+    return [_fix(a) if a.startswith('--') else a for a in argv]
 
 def run_cli(func):
     "Parse the command line for `func` (dashed or underscored option names, as `call_parse` would) and call it."
