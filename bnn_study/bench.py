@@ -17,7 +17,7 @@ from .binarize import check_setting
 from .models import get_model, MODEL_NAMES
 from .learner import bnn_learner
 from .rules.all import get_rule, RULES
-from .runs import environment, paper_results, check_values
+from .runs import environment, paper_results, check_values, check_names
 from .memory import StepCost, static_bytes
 
 # %% ../nbs/23_bench.ipynb #2e83988a
@@ -65,9 +65,7 @@ def _merge(runs):
 # %% ../nbs/23_bench.ipynb #29c9937b
 def _check_bench(models, rules, json_out, rounds, bs=8, steps=3, width=1., img_size=224, setting='both', **_):
     "Every option of a bench, checked before minutes of measuring: one line naming the first bad one."
-    for kind, names, known in (('model', models, MODEL_NAMES), ('rule', rules, list(RULES))):
-        if unknown := [n for n in names if n not in known]:
-            raise ValueError(f"Unknown {kind}(s) {unknown}; known: {', '.join(known)}.")
+    check_names(models, rules)
     check_setting(setting)
     check_values(bs=bs, width=width, img_size=img_size)
     for k, v in dict(rounds=rounds, steps=steps).items():

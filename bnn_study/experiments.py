@@ -13,7 +13,7 @@ from fastcore.script import call_parse, store_true, Param
 from .data import find_data, check_layout, folder_splits, data_fingerprint, DATASETS
 from .core import write_atomic, run_cli, claim, claimed_by
 from .presets import Preset, PRESETS, get_preset
-from .runs import check_values
+from .runs import check_values, check_names
 from .rules.all import RULES
 from .models import MODEL_NAMES
 from .plans import (Config, configs, run_config, align_every, select_lr, config_runs, _config_name, _train,
@@ -81,9 +81,7 @@ def _checked(experiment, preset, seeds, models, rules, engine, n_valid, override
     seeds = seeds or p.seeds
     check_values(epochs=p.epochs, bs=p.bs, n_train=p.n_train, n_valid=n_valid)
     if seeds < 1: raise ValueError(f"--seeds {seeds} trains nothing: use at least 1.")
-    for kind, names, known in (('model', models, MODEL_NAMES), ('rule', rules, RULES)):
-        if unknown := sorted(set(names or ()) - set(known)):
-            raise ValueError(f"Unknown {kind}(s) {unknown}; known: {', '.join(known)}.")
+    check_names(models, rules)
     if engine == 'local' and not 1 <= workers <= (os.cpu_count() or 1):
         raise ValueError(f"--workers {workers}: this machine runs 1 to {os.cpu_count()} at a time.")
     if engine not in ('local', 'ray'): raise ValueError(f"Unknown engine {engine!r}; choose 'local' (a process pool) or 'ray'.")
