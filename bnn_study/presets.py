@@ -87,5 +87,5 @@ PRESETS['gpu'] = replace(PRESETS['cpu'], img_size=64, epochs=8, aug='paper', lrs
 PRESETS.update({f'cpu_{r}': replace(PRESETS['cpu'], recipe=r, lrs=(1e-3, 1e-4)) for r in RECIPE_STEPS})
 
 # %% ../nbs/29_presets.ipynb #b20f45f8
-PRESETS['cpu_react_no_rprelu'] = replace(PRESETS['cpu_react'], lrs=(1e-3,),
-                                         models={**PRESETS['cpu'].models, 'vgg19_bn': ModelScale(.25, dict(rprelu=False))})
+_NO_RPRELU = {**PRESETS['cpu'].models, 'vgg19_bn': ModelScale(.25, dict(rprelu=False))}
+PRESETS.update({f'cpu_{r}_no_rprelu': replace(PRESETS[f'cpu_{r}'], lrs=(1e-3,), models=_NO_RPRELU) for r in ('react', 'kd')})
