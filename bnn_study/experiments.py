@@ -135,13 +135,13 @@ def _busy(cs, p, out) -> list:
 
 
 # %% ../nbs/32_experiments.ipynb #wtab0001
-def write_table(experiment:str, p:Preset, seeds:int, out, rules=None) -> pd.DataFrame:
-    """Write `out/<experiment>_table.csv` from every record in `out` of the experiment's configurations and of `rules`
-    swept in place of its own."""
+def write_table(experiment:str, p:Preset, seeds:int, out, rules=None, preset:str='cpu') -> pd.DataFrame:
+    """Write `out/<experiment>_<preset>_table.csv` from every record in `out` of the experiment's configurations with
+    preset `p` (named `preset`) and of `rules` swept in place of its own."""
     cs = configs(experiment)
     if rules: cs += [c for c in configs(experiment, rules) if c not in cs]
     t = results_table(out, cs, p, seeds)
-    write_atomic(Path(out)/f'{experiment}_table.csv', t.to_csv(index=False))
+    write_atomic(Path(out)/f'{experiment}_{preset}_table.csv', t.to_csv(index=False))
     return t
 
 # %% ../nbs/32_experiments.ipynb #f51fb9c6
@@ -176,7 +176,7 @@ def bnn_sweep(
     with pd.option_context('display.width', 200, 'display.max_rows', 500):
         print(res.to_string(index=False) if len(res) else '(nothing yet)')
     if dry_run and p.device == 'gpu': print(_gpu_estimate(res, p))
-    if not dry_run and len(res): write_table(experiment, p, seeds or p.seeds, out, split(rules))
+    if not dry_run and len(res): write_table(experiment, p, seeds or p.seeds, out, split(rules), preset)
     return res
 
 # %% ../nbs/32_experiments.ipynb #a8abacfd
