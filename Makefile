@@ -62,6 +62,8 @@ reproduce-cpu: $(STAMP)
 # with their weights at the rates the `cpu` sweep selected for them (VGG-19 1e-4, the others 1e-3), on the test split
 # and on the tuning split; then each step of the ladder (resumable). LADDER_MODELS narrows the models; the bireal step
 # runs on VGG-19 only (MobileNetV2 and the Mixer already have real-valued residual adds: the step changes nothing there).
+# Then DFA and DRTP with the whole recipe, and on VGG-19 the two rungs without RPReLU (BP; DFA for kd), each reading
+# its teacher from its own folder.
 LADDER_MODELS ?= vgg19_bn,mobilenet_v2,mlp_mixer
 CPU_SCALE = --acts float --weights float --rule bp --img-size 32 --epochs 5 --bs 64 --aug flip --seed 0 --save --quiet
 ladder: $(STAMP)
@@ -73,6 +75,14 @@ ladder: $(STAMP)
 	for r in xnor bireal react nowd kd; do m=$(LADDER_MODELS); \
 	  if [ $$r = bireal ]; then case ",$$m," in *,vgg19_bn,*) m=vgg19_bn;; *) continue;; esac; fi; \
 	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_$$r --models $$m --rules bp --seeds 3 --workers 2 --out results/cpu_ladder || exit 1; done
+	$(BIN)/bnn_sweep --experiment T2 --preset cpu_kd --models $(LADDER_MODELS) --rules dfa,drtp --seeds 3 --workers 2 \
+	  --out results/cpu_ladder
+	case ",$(LADDER_MODELS)," in *,vgg19_bn,*) mkdir -p results/cpu_ladder_diag/runs; \
+	  cp -n results/cpu_ladder/runs/vgg19_bn_f32_bp_* results/cpu_ladder_diag/runs/; \
+	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_react_no_rprelu --models vgg19_bn --rules bp --seeds 3 --workers 2 \
+	    --out results/cpu_ladder_diag || exit 1; \
+	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_kd_no_rprelu --models vgg19_bn --rules bp,dfa --seeds 3 --workers 2 \
+	    --out results/cpu_ladder_diag || exit 1;; esac
 
 # the GPU window (notebook 34). Here: `make gpu-kit` fills the ignored folder .gpu_kit with the wheels the device's
 # Python lacks (3.12; fastprogress 1.0.3, which does not pull in fasthtml) and the 64 px images as WebP. There, on the
