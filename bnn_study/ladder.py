@@ -77,11 +77,8 @@ def recipe_accs(root, recipe:str, rule:str='bp', model:str='vgg19_bn', seeds:int
 # %% ../nbs/44_ladder.ipynb #c495d335
 def rule_vs_bp(root='results', rule:str='dfa', model:str='vgg19_bn', recipe:str='kd', seeds:int=3) -> pd.DataFrame:
     "`rule` against BP on the fully binary `model`, with the paper's recipe and with `recipe`: means and Welch's p."
-    rows = []
-    for r in ('paper', recipe):
-        out, preset = _where(root, r)
-        t = study_table('T2', out, preset=preset, rules=['bp', rule], seeds=seeds)
-        rows.append(dict(recipe=r, **welch(t, rule, 'bp', model=model)))
+    rows = [dict(recipe=r, **welch(recipe_frame(root, {model: r}, ('bp', rule), seeds), rule, 'bp', model=model))
+            for r in ('paper', recipe)]
     return pd.DataFrame(rows).rename(columns=dict(mean_a=f'{rule}_mean', mean_b='bp_mean'))
 
 # %% ../nbs/44_ladder.ipynb #8b241c03

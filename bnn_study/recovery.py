@@ -6,11 +6,10 @@
 __all__ = ['recovery_table', 'by_length', 'study_recovery']
 
 # %% ../nbs/43_recovery.ipynb #bb72510c
-import math, warnings
+import math
 from pathlib import Path
 import pandas as pd
-from scipy import stats
-from .tables import study_table
+from .tables import study_table, welch_p
 from .rules.all import PAPER_RULES
 
 # %% ../nbs/43_recovery.ipynb #7a487bcd
@@ -21,10 +20,7 @@ def _accs(t, rule, **where):
 
 def _above(a, b) -> float:
     "One-sided Welch p-value of `a` above `b` (nan with fewer than 2 of either)."
-    if min(len(a), len(b)) < 2: return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        return float(stats.ttest_ind(a, b, equal_var=False, alternative='greater').pvalue)
+    return welch_p(a, b, 'greater')
 
 # %% ../nbs/43_recovery.ipynb #76ed531d
 def recovery_table(t:pd.DataFrame, floor:pd.DataFrame, rules=PAPER_RULES[1:], alpha:float=0.05) -> pd.DataFrame:

@@ -103,12 +103,12 @@ def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', se
     fig.tight_layout(); return fig
 
 # %% ../nbs/33_tables.ipynb #08b1032e
-def welch_p(a, b) -> float:
-    "Two-sided Welch p-value of accuracies `a` against `b` (nan with fewer than 2 of either)."
+def welch_p(a, b, alternative:str='two-sided') -> float:
+    "Welch p-value of accuracies `a` against `b` (`alternative='greater'`: a above b); nan with fewer than 2 of either."
     if min(len(a), len(b)) < 2: return math.nan
-    with warnings.catch_warnings():  # seeds with identical accuracies (zero spread) make scipy warn of precision loss; p stands
+    with warnings.catch_warnings():  # identical seeds (zero spread) make scipy warn of precision loss; p stands
         warnings.simplefilter('ignore', RuntimeWarning)
-        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        return float(stats.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue)
 
 def welch(t:pd.DataFrame, a:str, b:str, **where) -> dict:
     "Welch's t-test of rule `a` against rule `b` in the configuration selected by `where` (e.g. model='vgg19_bn')."
