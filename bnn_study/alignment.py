@@ -19,7 +19,8 @@ def plain_copy(model:nn.Module) -> nn.Module:
     to it."""
     saved = {}
     for m in model.modules():
-        saved[m] = {k: getattr(m, k) for k in _HOOKS if hasattr(m, k)}, {k: m.__dict__.pop(k) for k in ('forward', '_lean_skip') if k in m.__dict__}
+        hooks = {k: getattr(m, k) for k in _HOOKS if hasattr(m, k)}
+        saved[m] = hooks, {k: m.__dict__.pop(k) for k in ('forward', '_lean_skip') if k in m.__dict__}
         for k in saved[m][0]: setattr(m, k, type(getattr(m, k))())
     try: return copy.deepcopy(model)
     finally:
@@ -42,12 +43,13 @@ class Alignment(Callback):
         if self.step % self.every == 0: self.measure()
         self.step += 1
     def after_fit(self): self.bp = None
+    def _masked(self, m, a): self.fracs.append((a[0].abs() > 1).float().mean().item())  # a sign's STE-masked share
     def _bp_model(self) -> nn.Module:
         "The hook-free copy BP's gradient is taken on: made once, then given the model's current weights and buffers."
         if self.bp is None:
             self.bp = plain_copy(self.learn.model)
             for m in self.bp.modules():
-                if isinstance(m, Sign): m.register_forward_pre_hook(lambda m, a: self.fracs.append((a[0].abs() > 1).float().mean().item()))
+                if isinstance(m, Sign): m.register_forward_pre_hook(self._masked)
         else: self.bp.load_state_dict(self.learn.model.state_dict())
         return self.bp.train()
     def measure(self):

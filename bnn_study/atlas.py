@@ -74,7 +74,8 @@ def plot_alignment(af:pd.DataFrame, model:str, skips:bool=True, head:str|None=No
 # %% ../nbs/42_atlas.ipynb #b3d4cae2
 def _bp_conditions(model:str) -> list:
     "BP-trained conditions drawn for `model`: binary, full precision, and binary with the paper's architectural change."
-    alt = dict(head='linear', label='binary, one-layer head') if model == 'vgg19_bn' else dict(skips=False, label='binary, no skips')
+    alt = (dict(head='linear', label='binary, one-layer head') if model == 'vgg19_bn'
+           else dict(skips=False, label='binary, no skips'))
     return [dict(label='binary'), dict(setting='f32', label='full precision'), alt]
 
 def plot_bp_gradients(af:pd.DataFrame, mf:pd.DataFrame, model:str, axs=None):
@@ -113,29 +114,33 @@ def facts(af:pd.DataFrame, mf:pd.DataFrame, model:str, **cond) -> dict|None:
     low = [int(i) for i, v in bp.items() if v < bp.iloc[-1] / 10]
     d = a[a.rule == 'dfa']
     at_low = d.layer.isin(low)
+    nan = float('nan')
     return dict(first=bp.iloc[0] / bp.iloc[-1], low=low, saturated=[int(i) for i, v in sat.items() if v > 0.5],
-                masked=sat.mean(),
-                most_masked=sat.max() if len(sat) else float('nan'), n_signs=len(sat), spread=math.log10(bp.max() / bp.min()),
-                dfa=d.cos.mean() if len(d) else float('nan'), dfa_low=d[at_low].cos.mean() if at_low.any() else float('nan'),
-                runs=a[a.rule == 'bp'].seed.nunique())
+                masked=sat.mean(), most_masked=sat.max() if len(sat) else nan, n_signs=len(sat),
+                spread=math.log10(bp.max() / bp.min()), dfa=d.cos.mean() if len(d) else nan,
+                dfa_low=d[at_low].cos.mean() if at_low.any() else nan, runs=a[a.rule == 'bp'].seed.nunique())
 
 # %% ../nbs/42_atlas.ipynb #f320a9cb
 def reading(af:pd.DataFrame, mf:pd.DataFrame, model:str, skips:bool=True, head:str|None=None) -> str:
     "One sentence of what the diagnostics of fully binary `model` show; says so when the runs are missing."
     f = facts(af, mf, model, skips=skips, head=head)
     if f is None: return f"{_label(model, skips, head)}: no diagnostics recorded yet (run the cpu_atlas preset)."
-    out = [f"{_label(model, skips, head)} ({f['runs']} BP run(s)): BP's gradient at the first layer is {f['first']:.2g} times the output layer's, "
-           f"below a tenth of it at layers {_spans(f['low'])}",
-           f"more than half of the inputs are masked at sign activations {_spans(f['saturated'])} (mean masked fraction {f['masked']:.2f})"]
-    if f['dfa'] == f['dfa']: out.append(f"DFA's mean cosine to BP is {f['dfa']:.2f} over all layers" +
-                                        (f" and {f['dfa_low']:.2f} where BP's gradient is below a tenth" if f['low'] and f['dfa_low'] == f['dfa_low'] else ''))
+    out = [f"{_label(model, skips, head)} ({f['runs']} BP run(s)): BP's gradient at the first layer is "
+           f"{f['first']:.2g} times the output layer's, below a tenth of it at layers {_spans(f['low'])}",
+           f"more than half of the inputs are masked at sign activations {_spans(f['saturated'])} "
+           f"(mean masked fraction {f['masked']:.2f})"]
+    if f['dfa'] == f['dfa']:
+        low = f['low'] and f['dfa_low'] == f['dfa_low']
+        out.append(f"DFA's mean cosine to BP is {f['dfa']:.2f} over all layers"
+                   + (f" and {f['dfa_low']:.2f} where BP's gradient is below a tenth" if low else ''))
     return '; '.join(out) + '.'
 
 # %% ../nbs/42_atlas.ipynb #26d75e5d
 def _order(a:float, b:float) -> str:
     """How `a` compares with `b`: 'more than ten times smaller', 'more than ten times larger' or 'within a factor of
     ten of'."""
-    return 'more than ten times smaller than' if a < b / 10 else 'more than ten times larger than' if a > b * 10 else 'within a factor of ten of'
+    if a < b / 10: return 'more than ten times smaller than'
+    return 'more than ten times larger than' if a > b * 10 else 'within a factor of ten of'
 
 def why_vgg(af:pd.DataFrame, mf:pd.DataFrame) -> str:
     """Finding 2 read from BP's gradient and STE mask on fully binary VGG-19 with torchvision's classifier against one
@@ -144,15 +149,19 @@ def why_vgg(af:pd.DataFrame, mf:pd.DataFrame) -> str:
     if tv is None or li is None: return "Finding 2: the diagnostics of both classifiers are not recorded yet."
     # the classifier's two hidden layers are the last signs
     head = tv['saturated'] and min(tv['saturated']) >= tv['n_signs'] - 2
-    out = [f"With torchvision's classifier the STE masks more than half of the inputs at sign activations {_spans(tv['saturated'])}"
-           + (" (the classifier's two binarized hidden layers)" if head else '') + f", at most {tv['most_masked']:.2f} of them; "
-           f"with one linear layer at most {li['most_masked']:.2f} anywhere",
-           f"BP's first-layer gradient, relative to the output layer's, is {_order(tv['first'], li['first'])} its value with one linear layer "
-           f"({tv['first']:.2g} against {li['first']:.2g}), so a vanishing gradient norm "
-           + ("goes with the collapse" if tv['first'] < li['first'] / 10 else "does not explain the collapse (Adam scales each parameter's step by its own gradient history)"),
-           f"DFA's mean cosine to BP's gradient is {tv['dfa']:.2f} with torchvision's classifier and {li['dfa']:.2f} with one linear layer"
-           + (": where DFA wins, it does not follow BP's direction; its error reaches each layer directly, not through the classifier's masks"
-              if tv['dfa'] < 0.2 else '')]
+    norm = ("goes with the collapse" if tv['first'] < li['first'] / 10 else
+            "does not explain the collapse (Adam scales each parameter's step by its own gradient history)")
+    direct = (": where DFA wins, it does not follow BP's direction; its error reaches each layer directly, not through "
+              "the classifier's masks") if tv['dfa'] < 0.2 else ''
+    order = _order(tv['first'], li['first'])
+    out = [f"With torchvision's classifier the STE masks more than half of the inputs at sign activations "
+           f"{_spans(tv['saturated'])}" + (" (the classifier's two binarized hidden layers)" if head else '')
+           + f", at most {tv['most_masked']:.2f} of them; with one linear layer at most "
+           f"{li['most_masked']:.2f} anywhere",
+           f"BP's first-layer gradient, relative to the output layer's, is {order} its value "
+           f"with one linear layer ({tv['first']:.2g} against {li['first']:.2g}), so a vanishing gradient norm {norm}",
+           f"DFA's mean cosine to BP's gradient is {tv['dfa']:.2f} with torchvision's classifier and "
+           f"{li['dfa']:.2f} with one linear layer{direct}"]
     return 'Finding 2: ' + '; '.join(out) + '.'
 
 # %% ../nbs/42_atlas.ipynb #d21b11a9
@@ -160,9 +169,12 @@ def why_skips(af:pd.DataFrame, mf:pd.DataFrame, model:str) -> str:
     """Finding 3 read from BP's gradient and STE mask, and DFA's alignment, on fully binary `model` without skip
     connections against with them."""
     ws, ns = facts(af, mf, model), facts(af, mf, model, skips=False)
-    if ws is None or ns is None: return f"Finding 3, {model}: the diagnostics with and without skips are not recorded yet."
-    toward = '' if _order(ns['first'], ws['first']).startswith('within') else (', vanishing towards the input' if ns['first'] < ws['first'] else ', exploding towards the input')
-    out = [f"without skips BP's first-layer gradient, relative to the output layer's, is {_order(ns['first'], ws['first'])} its value with them "
+    if ws is None or ns is None:
+        return f"Finding 3, {model}: the diagnostics with and without skips are not recorded yet."
+    order = _order(ns['first'], ws['first'])
+    way = ', vanishing towards the input' if ns['first'] < ws['first'] else ', exploding towards the input'
+    toward = '' if order.startswith('within') else way
+    out = [f"without skips BP's first-layer gradient, relative to the output layer's, is {order} its value with them "
            f"({ns['first']:.2g} against {ws['first']:.2g}){toward}",
            f"BP's per-layer gradient norms span {ns['spread']:.1f} orders of magnitude against {ws['spread']:.1f}",
            f"the STE masks {ns['masked']:.2f} of the sign inputs on average against {ws['masked']:.2f}",
@@ -178,7 +190,8 @@ def alignment_cost(model:str='vgg19_bn', rule:str='bp', every:int=25, steps:int=
         dls = synthetic_dls(n_train=bs * steps, n_valid=bs, size=img_size, bs=bs)
         learn = bnn_learner(get_model(model, img_size=img_size, width=width), dls, 'both', rule=get_rule(rule), cbs=cbs)
         with learn.no_bar(), learn.no_logging():
-            t0 = time.perf_counter(); learn.fit(1)
+            t0 = time.perf_counter()
+            learn.fit(1)
         return (time.perf_counter() - t0) / steps
     off, on = _per_step([]), _per_step([Alignment(every)])
     return dict(model=model, rule=rule, every=every, off_s=off, on_s=on, ratio=on / off)

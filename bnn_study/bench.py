@@ -34,11 +34,14 @@ def rule_cost(model:str, rule:str, img_size:int=224, bs:int=8, steps:int=3, sett
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
     timed, med = cost.times[1:len(cost.times) - mem], statistics.median
     res = dict(model=model, rule=rule, setting=setting, img_size=img_size, batch=bs, width=width, device=str(device),
-               step_s=min(timed), step_median_s=med(timed), activation_peak_bytes=med(cost.peaks[-steps:]), saved_peak_bytes=med(cost.saved[1:]),
+               step_s=min(timed), step_median_s=med(timed), activation_peak_bytes=med(cost.peaks[-steps:]),
+               saved_peak_bytes=med(cost.saved[1:]),
                rss_peak_bytes=med(cost.rss_peaks[-steps:]) if cost.rss_peaks else None,
-               optimizer_peak_bytes=med(cost.opt_peaks[-steps:]), static=static_bytes(learn.model, learn.opt.opt), steps=len(timed), step_times=timed)
+               optimizer_peak_bytes=med(cost.opt_peaks[-steps:]), static=static_bytes(learn.model, learn.opt.opt),
+               steps=len(timed), step_times=timed)
     res['static_bytes'] = res['static']['total']
-    if hasattr(cost, 'at_peak'): res['at_peak'] = cost.at_peak  # CPU: the largest allocations alive at the activation peak
+    # CPU: the largest allocations alive at the activation peak
+    if hasattr(cost, 'at_peak'): res['at_peak'] = cost.at_peak
     del learn, m
     gc.collect()
     if device.type == 'cuda': torch.cuda.empty_cache()
@@ -70,7 +73,8 @@ def _check_bench(models, rules, json_out, rounds, bs=8, steps=3, width=1., img_s
     check_values(bs=bs, width=width, img_size=img_size)
     for k, v in dict(rounds=rounds, steps=steps).items():
         if v < 1: raise ValueError(f"--{k} {v} measures nothing: use at least 1.")
-    if bs < 2 and 'hsic' in rules: raise ValueError(f"HSIC compares the samples of a batch: use --bs 2 or more, not {bs}.")
+    if bs < 2 and 'hsic' in rules:
+        raise ValueError(f"HSIC compares the samples of a batch: use --bs 2 or more, not {bs}.")
     if json_out: check_writable(Path(json_out).parent)
 
 def bench(models=MODEL_NAMES, rules=BENCH_RULES, json_out=None, log=None, rounds:int=1, **kwargs) -> list:
@@ -94,7 +98,10 @@ def bench_table(rows) -> pd.DataFrame:
     d = d.assign(step_s=d.step_s.round(3), act_MiB=(d.activation_peak_bytes / 2**20).round(1),
                  saved_MiB=(d.saved_peak_bytes / 2**20).round(1), static_MiB=(d.static_bytes / 2**20).round(1))
     if 'rss_peak_bytes' in d and d.rss_peak_bytes.notna().any(): d['rss_MiB'] = (d.rss_peak_bytes / 2**20).round(1)
-    cols = ['model', 'rule', 'step_s', 'act_MiB', 'saved_MiB'] + (['rss_MiB'] if 'rss_MiB' in d else []) + ['static_MiB'] + [c for c in ('step_vs_bp', 'activation_vs_bp', 'saved_vs_bp') if c in d]
+    ratios = [c for c in ('step_vs_bp', 'activation_vs_bp', 'saved_vs_bp') if c in d]
+    cols = ['model', 'rule', 'step_s', 'act_MiB', 'saved_MiB'] + (['rss_MiB'] if 'rss_MiB' in d else [])
+    cols += ['static_MiB']
+    cols += ratios
     return d[cols].round(2)
 
 # %% ../nbs/23_bench.ipynb #369d30ba
@@ -113,8 +120,10 @@ def bnn_bench(
     json:str=None, # write the rows here
 ):
     "Measure every rule's training step on the same model and batch; print absolute figures and ratios to BP."
-    def log(r): print(f"{r['model']:13s} {r['rule']:11s} step {r['step_s']:.3f} s, activations {r['activation_peak_bytes']/2**20:.0f} MiB, "
-                      f"saved {r['saved_peak_bytes']/2**20:.0f} MiB, static {r['static_bytes']/2**20:.0f} MiB", flush=True)
+    def log(r): print(f"{r['model']:13s} {r['rule']:11s} step {r['step_s']:.3f} s, "
+                      f"activations {r['activation_peak_bytes']/2**20:.0f} MiB, "
+                      f"saved {r['saved_peak_bytes']/2**20:.0f} MiB, "
+                      f"static {r['static_bytes']/2**20:.0f} MiB", flush=True)
     try: rows = bench(models.split(','), rules.split(','), json, log, img_size=img_size, bs=bs, steps=steps,
                       setting=setting, width=width, device=device, rounds=rounds)
     except (ValueError, RuntimeError, OSError, TypeError) as e: sys.exit(f"bnn_bench: error: {e}")
@@ -141,8 +150,8 @@ def target_check(rows) -> pd.DataFrame:
         (mt, tt) = CPU_TARGETS[r['rule']]
         mem_ok = abs(r['activation_vs_bp'] - 1) <= 0.05 if r['rule'] == 'dfa' else r['activation_vs_bp'] <= mt[i]
         out.append(dict(model=r['model'], rule=r['rule'], activation_vs_bp=round(r['activation_vs_bp'], 2),
-                        target_mem=mt[i],
-                        mem_ok=mem_ok, step_vs_bp=round(r['step_vs_bp'], 2), target_step=tt[i], step_ok=r['step_vs_bp'] <= tt[i]))
+                        target_mem=mt[i], mem_ok=mem_ok, step_vs_bp=round(r['step_vs_bp'], 2), target_step=tt[i],
+                        step_ok=r['step_vs_bp'] <= tt[i]))
     return pd.DataFrame(out)
 
 # %% ../nbs/23_bench.ipynb #971b918d
@@ -155,10 +164,12 @@ def plot_costs(rows, title:str, targets:bool=True, cols=('activation_vs_bp', 'sa
     panels = [('activation_vs_bp', 'activation peak (a)', 0), ('saved_vs_bp', 'saved tensors (b)', None),
               ('step_vs_bp', 'step time', 1)]
     panels = [p for p in panels if p[0] in d and p[0] in cols]
-    fig, axs = plt.subplots(len(panels), 1, figsize=(10, 3.4 * len(panels)), squeeze=False)  # one panel a row: site width
+    # one panel a row: site width
+    fig, axs = plt.subplots(len(panels), 1, figsize=(10, 3.4 * len(panels)), squeeze=False)
     axs = axs[:, 0]
     for ax, (col, label, k) in zip(axs, panels):
-        piv = d.pivot(index='rule', columns='model', values=col).loc[rules][[m for m in MODEL_NAMES if m in set(d.model)]]
+        models = [m for m in MODEL_NAMES if m in set(d.model)]
+        piv = d.pivot(index='rule', columns='model', values=col).loc[rules][models]
         piv.plot.bar(ax=ax, rot=45, width=0.8, legend=False)
         plt.setp(ax.get_xticklabels(), ha='right', rotation_mode='anchor')  # long rule names never overlap
         if targets and k is not None:
@@ -196,7 +207,8 @@ def _fastest(fn, n):
     return min(ts)
 
 def _bp_pass(m, x, y):
-    m.zero_grad(set_to_none=True); nn.functional.cross_entropy(m(x), y).backward()
+    m.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(m(x), y).backward()
 
 # %% ../nbs/23_bench.ipynb #6355dde8
 def sigprop_floor(model:str, img_size:int=224, bs:int=8, n:int=5, **model_kwargs) -> dict:
@@ -225,7 +237,8 @@ def gpu_json(out, name): return Path(out)/f"{name}_{torch.cuda.get_device_name()
 def gpu_rule_costs(models=MODEL_NAMES, rules=BENCH_RULES, out='results/bench', bs:int=64, steps:int=20, rounds:int=2,
                    **kwargs) -> list:
     "`bench` on the GPU (default batch 64), written to `out/rule_costs_b<bs>_<gpu>.json`."
-    if not torch.cuda.is_available(): raise RuntimeError("gpu_rule_costs needs a CUDA device; on a CPU use `bnn_bench`.")
+    if not torch.cuda.is_available():
+        raise RuntimeError("gpu_rule_costs needs a CUDA device; on a CPU use `bnn_bench`.")
     return bench(models, rules, json_out=gpu_json(out, f'rule_costs_b{bs}'), bs=bs, steps=steps, device='cuda',
                  rounds=rounds, **kwargs)
 
@@ -235,7 +248,8 @@ def paper_ratios(paper=None):
     GPUs."""
     p = paper if paper is not None else paper_results()
     if p is None: return None
-    p = p.query("metric in ['gpu_memory_gb', 'runtime_s'] and skips == 'yes' and weights == 'binary' and activations == 'binary'")
+    p = p.query("metric in ['gpu_memory_gb', 'runtime_s'] and skips == 'yes' and weights == 'binary' "
+                "and activations == 'binary'")
     g = p.groupby(['metric', 'model', 'gpu', 'rule'])['mean'].mean().unstack('rule')
     r = g.div(g['bp'], axis=0).groupby(['metric', 'model']).mean().stack().rename('paper_ratio').reset_index()
     return r.pivot_table(index=['model', 'rule'], columns='metric', values='paper_ratio').rename(

@@ -104,7 +104,8 @@ BinaryWeightOp.backward = _binary_op_backward
 # %% ../nbs/01_binarize.ipynb #85aa164c
 def _conv_args(m):
     return dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=m.kernel_size, stride=m.stride,
-                padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode)
+                padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None,
+                padding_mode=m.padding_mode)
 
 def conv_spec(m):
     """The arguments after (input, weight, bias) of `aten::convolution` for conv layer `m`; None for rare layouts
@@ -171,7 +172,8 @@ def binarize(model:nn.Module, setting:str='both', keep:list|None=None, ste:str='
         raise ValueError(f"`keep` names modules the model does not have: {unknown}; weight layers are {layers}.")
     if bin_w:
         for n in layers:
-            if n not in keep and type(names[n]) in _BINARY: _replace(model, n, _BINARY[type(names[n])].from_float(names[n], ste))
+            if n not in keep and type(names[n]) in _BINARY:
+                _replace(model, n, _BINARY[type(names[n])].from_float(names[n], ste))
     if bin_a:
         for n, m in names.items():
             if isinstance(m, act_types): _replace(model, n, Sign(ste))
@@ -198,7 +200,8 @@ def _input_bits(model, x):
         def f(m, inp, out): bits[name] = 1 if ((inp[0] == 1) | (inp[0] == -1)).all() else 32
         return f
     for n, m in model.named_modules():
-        if n and not list(m.children()) and any(True for _ in m.parameters(recurse=False)): hooks.append(m.register_forward_hook(hook(n)))
+        if n and not list(m.children()) and any(True for _ in m.parameters(recurse=False)):
+            hooks.append(m.register_forward_hook(hook(n)))
     try:
         with torch.no_grad(): model.eval()(x)
     finally:

@@ -50,7 +50,8 @@ def loop_overhead(model_fn, dls, setting='f32', repeats=3) -> dict:
     fa, pt = [], []
     for _ in range(repeats):
         with learn.no_bar(), learn.no_logging(): learn.fit(1)
-        fa.append(timer.seconds); pt.append(_bare_epoch(bare, dls.train, opt))
+        fa.append(timer.seconds)
+        pt.append(_bare_epoch(bare, dls.train, opt))
     return dict(fastai_s=statistics.median(fa), bare_s=statistics.median(pt),
                 ratio=statistics.median(fa) / statistics.median(pt))
 
@@ -89,7 +90,9 @@ def bare_train(model:nn.Module, dls, epochs:int=6, lr:float=1e-3) -> list:
         model.eval()
         hits = n = 0
         with torch.no_grad():
-            for xb, yb in dls.valid: hits += (model(xb).argmax(1) == yb).sum().item(); n += len(yb)
+            for xb, yb in dls.valid:
+                hits += (model(xb).argmax(1) == yb).sum().item()
+                n += len(yb)
         res.append(dict(epoch=ep + 1, train_s=secs, test_acc=100 * hits / n))
     return res
 
@@ -103,15 +106,16 @@ def gpu_check(out='results/gpu') -> dict:
                         cbs=[rec := RunRecorder()])
     with learn.no_bar(), learn.no_logging(): learn.fit(2)
     s = rec.summary()
-    res = dict(env=environment(), cuda_learner=dict(memory_kind=s['memory_kind'],
-                                                    peak_memory_bytes=s['peak_memory_bytes'],
-               median_step_s=s['median_step_s'], model_device=str(next(learn.model.parameters()).device)), paper_scale=[])
+    learner = dict(memory_kind=s['memory_kind'], peak_memory_bytes=s['peak_memory_bytes'],
+                   median_step_s=s['median_step_s'], model_device=str(next(learn.model.parameters()).device))
+    res = dict(env=environment(), cuda_learner=learner, paper_scale=[])
     for name in ('vgg19_bn', 'mobilenet_v2', 'mlp_mixer'):
         for setting in ('f32', 'both'):
             m = get_model(name, num_classes=10, img_size=224, width=1.)
             res['paper_scale'].append(dict(model=name, setting=setting, batch=64,
                                            **step_time(m, setting, 64, 224, device='cuda')))
-            del m; torch.cuda.empty_cache()
+            del m
+            torch.cuda.empty_cache()
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out)/f"gpu_check_{torch.cuda.get_device_name().replace(' ', '_')}.json").write_text(json.dumps(res, indent=1))
     return res
@@ -149,7 +153,8 @@ def rule_step(model:str, rule:str, device='cpu', setting:str='f32', img_size:int
 def grad_error(a:dict, b:dict) -> float:
     """Largest difference between two gradient sets, relative to the largest entry of the same layer's gradient in `a`
     (weight and bias together)."""
-    if a.keys() != b.keys(): raise ValueError(f"The gradient sets name different parameters: {sorted(a.keys() ^ b.keys())[:5]}")
+    if a.keys() != b.keys():
+        raise ValueError(f"The gradient sets name different parameters: {sorted(a.keys() ^ b.keys())[:5]}")
     layer, top = lambda k: k.rpartition('.')[0], {}
     for k, g in a.items(): top[layer(k)] = max(top.get(layer(k), 0.), g.abs().max().item())
     return max((a[k].cpu() - b[k].cpu()).abs().max().item() / max(top[layer(k)], 1e-30) for k in a)
@@ -170,7 +175,8 @@ def _compare(check, model, rule, a, b, **info):
 def device_check(models=MODEL_NAMES, rules=BENCH_RULES, device='cuda', **kwargs) -> list:
     """Per model and rule, the largest logit difference and relative gradient difference between the CPU and `device`
     (float32 settings, TF32 off)."""
-    if device == 'cuda' and not torch.cuda.is_available(): raise RuntimeError("device_check compares CUDA with the CPU and needs a CUDA device.")
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError("device_check compares CUDA with the CPU and needs a CUDA device.")
     with _no_tf32():
         return [_compare('cpu_vs_' + torch.device(device).type, m, r, rule_step(m, r, 'cpu', **kwargs),
                          rule_step(m, r, device, **kwargs))

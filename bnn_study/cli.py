@@ -103,11 +103,13 @@ def quickstart(data=None, size:int=32, width:float=0.25, epochs:int=3, lr:float=
 
 # %% ../nbs/21_cli.ipynb #49022130
 def _report(res, **cfg):
-    lines = [f"BP on ImageNette, {cfg['arch']} width {cfg['width']} at {cfg['size']} px, {cfg['epochs']} epochs, lr {cfg['lr']}, seed {cfg['seed']}:"]
+    lines = [f"BP on ImageNette, {cfg['arch']} width {cfg['width']} at {cfg['size']} px, {cfg['epochs']} epochs, "
+             f"lr {cfg['lr']}, seed {cfg['seed']}:"]
     for r in res:
         st = r['config']['setting']
         lines.append(f"  {st:>4} ({'full precision' if st == 'f32' else 'binary weights and activations'}): "
-                     f"best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), final {100*r['final_test_acc']:.1f} %, {r['wall_s']:.0f} s")
+                     f"best test accuracy {100*r['best_test_acc']:.1f} % (epoch {r['best_epoch']}), "
+                     f"final {100*r['final_test_acc']:.1f} %, {r['wall_s']:.0f} s")
     return '\n'.join(lines)
 
 # %% ../nbs/21_cli.ipynb #14411cad
@@ -153,13 +155,14 @@ def headline(out='runs/quick', workers:int=2, data=None, n_train:int|None=None, 
     ax.figure.savefig(out/'headline.png', dpi=120, bbox_inches='tight')
     plt.close(ax.figure)
     with pd.option_context('display.width', 200): print(paper_style(t, rows=('model',)).to_string())
-    print(f"{len(t)} configurations in {time.time() - t0:.0f} s on {_device_name()} -> {out/'headline.csv'}, {out/'headline.png'}")
+    print(f"{len(t)} configurations in {time.time() - t0:.0f} s on {_device_name()} -> {out/'headline.csv'}, "
+          f"{out/'headline.png'}")
     return t
 
 # %% ../nbs/21_cli.ipynb #300eff7b
 @call_parse
 def bnn_headline(
-    out:str='runs/quick', # folder for the run records, headline.csv and headline.png (results/quick holds the study's own)
+    out:str='runs/quick', # folder for the records, headline.csv and .png (results/quick holds the study's own)
     workers:int=2, # worker processes
     data:str=None, # data folder (default: found as in notebook 02)
     n_train:int=None, # train on this many images (quick checks)

@@ -42,8 +42,10 @@ CHUNK_LIMITS = dict(ste=2**22, sign_w=2**24, conv_split=2**25, conv_chunk=2**22,
 @contextmanager
 def chunk_limits(**limits):
     "Set some of `CHUNK_LIMITS` (elements) inside a `with` block; the old values come back after it."
-    if unknown := sorted(set(limits) - set(CHUNK_LIMITS)): raise ValueError(f"Unknown chunk limit(s) {unknown}; known: {', '.join(CHUNK_LIMITS)}.")
-    if bad := [k for k, v in limits.items() if not isinstance(v, int) or v < 1]: raise ValueError(f"Chunk limit(s) {bad} must be positive integers.")
+    if unknown := sorted(set(limits) - set(CHUNK_LIMITS)):
+        raise ValueError(f"Unknown chunk limit(s) {unknown}; known: {', '.join(CHUNK_LIMITS)}.")
+    if bad := [k for k, v in limits.items() if not isinstance(v, int) or v < 1]:
+        raise ValueError(f"Chunk limit(s) {bad} must be positive integers.")
     old = dict(CHUNK_LIMITS)
     CHUNK_LIMITS.update(limits)
     try: yield CHUNK_LIMITS
@@ -58,7 +60,8 @@ def chunks(n:int, item_numel:int, limit:int) -> list:
 def _in_unit(x):
     "`|x| <= 1` as a bool tensor; for a large `x`, without a float temporary of its size."
     if x.numel() <= CHUNK_LIMITS['ste']: return x.abs() <= 1
-    m = x.ge(-1); return m.logical_and_(x.le(1))
+    m = x.ge(-1)
+    return m.logical_and_(x.le(1))
 
 def _masked(g, mask):
     """`g * mask` for a bool `mask`; for a large `g` a chunk of samples at a time, so the float copy of the mask stays
@@ -134,13 +137,16 @@ def check_writable(folder) -> Path:
     """`folder`, created if need be, once a file could be written in it; else a one-line error naming the folder and
     the fix."""
     d = Path(folder)
-    if d.exists() and not d.is_dir(): raise NotADirectoryError(f"{d} is a file, not a folder: give a folder for the results (--out).")
+    if d.exists() and not d.is_dir():
+        raise NotADirectoryError(f"{d} is a file, not a folder: give a folder for the results (--out).")
     try:
         d.mkdir(parents=True, exist_ok=True)
         probe = d/f'.write-test-{os.getpid()}'
         probe.write_text('')
         probe.unlink()
-    except OSError as e: raise PermissionError(f"Cannot write results to {d} ({e.strerror or e}): give a writable folder (--out).") from None
+    except OSError as e:
+        why = e.strerror or e
+        raise PermissionError(f"Cannot write results to {d} ({why}): give a writable folder (--out).") from None
     return d
 
 # %% ../nbs/00_core.ipynb #04382d28
@@ -174,12 +180,15 @@ def claim(fn:Path) -> bool:
             except OSError: young = False  # gone meanwhile: claim afresh
             if young: return False
             held = {}
-        if not isinstance(held, dict): held = dict(pid=held, host=socket.gethostname(), start=time.time())  # a bare pid: this host, age unknown
+        if not isinstance(held, dict):  # a bare pid: this host, age unknown
+            held = dict(pid=held, host=socket.gethostname(), start=time.time())
         if held.get('pid') == os.getpid() and held.get('host') == socket.gethostname(): return False
         if not _stale(held): return False
-        fn.unlink(missing_ok=True); return claim(fn)
-    os.write(fd,
-             json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), start=time.time())).encode()); os.close(fd); return True
+        fn.unlink(missing_ok=True)
+        return claim(fn)
+    os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), start=time.time())).encode())
+    os.close(fd)
+    return True
 
 def claimed_by(fn:Path) -> dict|None:
     "Who holds the claim `fn` (pid, host, start), if a live process other than this one does; else None."
@@ -188,7 +197,6 @@ def claimed_by(fn:Path) -> dict|None:
     if not isinstance(held, dict) or _stale(held): return None
     if held.get('pid') == os.getpid() and held.get('host') == socket.gethostname(): return None
     return held
-
 
 # %% ../nbs/00_core.ipynb #2fd3e9d2
 def dashed_options(argv:list, sep:str='_') -> list:

@@ -36,11 +36,13 @@ DATASETS = dict(
 # %% ../nbs/02_data.ipynb #25b4aced
 def is_folder_name(name) -> bool:
     "Whether data set `name` is a path to a folder of your own rather than one of `DATASETS`."
-    return name not in DATASETS and (os.sep in str(name) or str(name).startswith(('.', '~')) or Path(str(name)).expanduser().is_dir())
+    if name in DATASETS: return False
+    return os.sep in str(name) or str(name).startswith(('.', '~')) or Path(str(name)).expanduser().is_dir()
 
 def _dataset(name):
-    if name not in DATASETS: raise ValueError(f"Unknown data set {name!r}; choose one of {sorted(DATASETS)}, or give the path of a folder "
-                                              "holding train/ and val/ (or valid/) with one folder of images per class.")
+    if name not in DATASETS:
+        raise ValueError(f"Unknown data set {name!r}; choose one of {sorted(DATASETS)}, or give the path of a folder "
+                         "holding train/ and val/ (or valid/) with one folder of images per class.")
     return DATASETS[name]
 
 def project_root():
@@ -76,7 +78,8 @@ def _at(path, name=None, env=False) -> Path:
     if (r := _resolve(p, name) if name else (p if folder_splits(p) else None)): return r.resolve()
     what = f"{DATA_ENV}={path}" if env else str(path)
     fix = f" Fix: point {DATA_ENV} at the folder holding {DATASETS[name]['folders'][0]}, or unset it." if env else ''
-    raise FileNotFoundError(f"{what} is not {'an' if (name or '')[:1] in tuple('aeiou') else 'a'} {name or 'data set'} folder: "
+    article = 'an' if (name or '')[:1] in tuple('aeiou') else 'a'
+    raise FileNotFoundError(f"{what} is not {article} {name or 'data set'} folder: "
                             f"expected {_layout_hint(name)}, each holding one folder of images per class.{fix}")
 
 # %% ../nbs/02_data.ipynb #b514d69e
@@ -99,8 +102,9 @@ def _find_local(name, download):
     if download:
         try: return _resolve(untar_data(ds['url']), name) or _fail('the download has an unexpected layout')
         except Exception as e: tried.append(f"fastai download of {ds['url']} ({type(e).__name__}: {str(e)[:80]})")
-    raise FileNotFoundError(f"Could not find the {name} data set. Tried: {'; '.join(tried)}. Fix: pass path=..., or set "
-                            f"{DATA_ENV}=/folder/containing/{ds['folders'][0]}, or run where fastai can download it.")
+    raise FileNotFoundError(f"Could not find the {name} data set. Tried: {'; '.join(tried)}. Fix: pass path=..., "
+                            f"or set {DATA_ENV}=/folder/containing/{ds['folders'][0]}, "
+                            "or run where fastai can download it.")
 
 def _fail(msg): raise RuntimeError(msg)
 
@@ -119,7 +123,8 @@ def check_layout(root:Path, splits=('train', 'val')) -> dict:
         for i, c in enumerate(classes):
             fs = sorted(f for f in (d/c).iterdir() if f.suffix.lower() in _IMG_EXTS)
             if not fs: raise FileNotFoundError(f"Class folder {d/c} holds no images: remove it or add its images.")
-            files += fs; labels += [i]*len(fs)
+            files += fs
+            labels += [i]*len(fs)
         out[s] = (files, labels, classes)
     first = out[splits[0]][2]
     for s in splits[1:]:
@@ -178,7 +183,8 @@ def cache_dir() -> Path:
     "Folder of decoded-image caches: `$BNN_CACHE`, default `~/.cache/bnn_study`."
     return Path(os.environ.get(CACHE_ENV) or Path.home()/'.cache'/'bnn_study')
 
-def _read_chw(fn, size): return read_image(fn, size).transpose(2, 0, 1)  # numpy, not torch: cheap to send between processes
+# numpy, not torch: cheap to send between processes
+def _read_chw(fn, size): return read_image(fn, size).transpose(2, 0, 1)
 
 # %% ../nbs/02_data.ipynb #ba90a278
 def _cache_key(root, files) -> str:
@@ -225,7 +231,9 @@ def cached_split(root:Path, split:str, size:int, layout:tuple|None=None, n_worke
     except (OSError, RuntimeError) as e:  # torch's writer raises RuntimeError on a full disk
         try: tmp.unlink(missing_ok=True)
         except OSError: pass  # no folder to hold it: nothing was written
-        warnings.warn(f"Cannot write the image cache {fn} ({getattr(e, 'strerror', None) or str(e).strip().splitlines()[-1]}): the images stay in memory for this run only; set {CACHE_ENV} to a writable folder.")
+        why = getattr(e, 'strerror', None) or str(e).strip().splitlines()[-1]
+        warnings.warn(f"Cannot write the image cache {fn} ({why}): the images stay in memory for this run only; "
+                      f"set {CACHE_ENV} to a writable folder.")
     return res
 
 # %% ../nbs/02_data.ipynb #04b156f7
@@ -262,7 +270,9 @@ class StudyDataLoaders(DataLoaders):
     `load_learner` and `predict` work."""
     n_inp, vocab, c, size, root = 1, None, None, None, None
     def new_empty(self):
-        res = super().new_empty(); res.vocab, res.c, res.size = self.vocab, self.c, self.size; return res
+        res = super().new_empty()
+        res.vocab, res.c, res.size = self.vocab, self.c, self.size
+        return res
 
     def test_dl(self, items, rm_type_tfms=None, with_labels=False, **kwargs):
         "A loader over `items` (image files, PIL images or HxWx3 uint8 arrays), resized and normalised as the test set."
@@ -281,7 +291,8 @@ class StudyDataLoaders(DataLoaders):
 def _split_idxs(n, split, seed):
     if split == 'test': return list(range(n)), None  # the test split's indices are taken by the caller
     if split == 'tune': return RandomSplitter(valid_pct=0.1, seed=seed)(range(n))
-    raise ValueError(f"Unknown split {split!r}; use 'test' (train vs test set) or 'tune' (seeded 90/10 split of train).")
+    raise ValueError(f"Unknown split {split!r}; use 'test' (train vs test set) or 'tune' "
+                     "(seeded 90/10 split of train).")
 
 def _subset(idxs, n, seed):
     if n is None or n >= len(idxs): return list(idxs)
@@ -315,7 +326,8 @@ def get_dls(name:str='imagenette', size:int=32, bs:int=64, split:str='test', pip
     """fastai `DataLoaders` for data set `name` (a known name or a folder) at `size` px, with the paper's augmentation
     on the training set."""
     if pipeline not in ('cached', 'jpeg'): raise ValueError(f"Unknown pipeline {pipeline!r}; use 'cached' or 'jpeg'.")
-    if pipeline == 'jpeg' and aug != 'paper': raise ValueError("The jpeg pipeline is the paper's; use pipeline='cached' for aug presets.")
+    if pipeline == 'jpeg' and aug != 'paper':
+        raise ValueError("The jpeg pipeline is the paper's; use pipeline='cached' for aug presets.")
     root = find_data(name, path, download)
     tr_split, te_split = folder_splits(root)
     lay = layout or check_layout(root, (tr_split, te_split))
@@ -325,7 +337,8 @@ def get_dls(name:str='imagenette', size:int=32, bs:int=64, split:str='test', pip
     tr_idx, va_idx = _subset(tr_idx, n_train, seed), _subset(va_idx, n_valid, seed)
     if pipeline == 'cached':
         tr, va = (_cached_pairs(root, s, i, size, lay) for s, i in ((tr_split, tr_idx), (va_split, va_idx)))
-        if device is not None and torch.device(device).type != 'cpu': tr, va = tr.to(device), va.to(device)  # uint8 images held on the GPU
+        if device is not None and torch.device(device).type != 'cpu':
+            tr, va = tr.to(device), va.to(device)  # uint8 images held on the GPU
         dls = _loaders(tr, va, bs, TensorDL, device, dict(after_batch=batch_aug(aug)),
                        dict(after_batch=BatchAug(False)))
     else:
@@ -347,13 +360,13 @@ def pack_cache(out, size:int=64, name:str='imagenette', data=None, splits=('trai
     for s in splits:
         files, labels, classes = lay = check_layout(root, (s,))[s]
         blobs = [_webp(im, quality) for im in cached_split(root, s, size, layout=lay)['x']]
-        arrs.update({f'{s}_blob': np.frombuffer(b''.join(blobs), np.uint8), f'{s}_off': np.cumsum([0] + [len(b) for b in blobs]),
+        arrs.update({f'{s}_blob': np.frombuffer(b''.join(blobs), np.uint8),
+                     f'{s}_off': np.cumsum([0] + [len(b) for b in blobs]),
                      f'{s}_paths': np.array([str(Path(f).relative_to(root)) for f in files]),
                      f'{s}_sizes': np.array([Path(f).stat().st_size for f in files]),
                      f'{s}_labels': np.array(labels), f'{s}_classes': np.array(classes), f'{s}_size': np.array(size)})
     np.savez(out, **arrs)
     return Path(out)
-
 
 # %% ../nbs/02_data.ipynb #94be6fb4
 def unpack_cache(fn, base) -> Path:
@@ -368,8 +381,10 @@ def unpack_cache(fn, base) -> Path:
             with open(f, 'wb') as h: h.truncate(int(n))
     for s in splits:
         files, labels, classes = check_layout(root, (s,))[s]
-        if [str(Path(f).relative_to(root)) for f in files] != list(a[f'{s}_paths']) or list(classes) != list(a[f'{s}_classes']):
-            raise ValueError(f"{fn}: the files of {s} do not come back in the packed order: the file is not from pack_cache.")
+        same_files = [str(Path(f).relative_to(root)) for f in files] == list(a[f'{s}_paths'])
+        if not same_files or list(classes) != list(a[f'{s}_classes']):
+            raise ValueError(f"{fn}: the files of {s} do not come back in the packed order: "
+                             "the file is not from pack_cache.")
         blob, off = a[f'{s}_blob'].tobytes(), a[f'{s}_off']
         x = np.stack([np.asarray(Image.open(io.BytesIO(blob[off[i]:off[i + 1]])).convert('RGB')).transpose(2, 0, 1)
                       for i in range(len(files))])
@@ -377,7 +392,6 @@ def unpack_cache(fn, base) -> Path:
         cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save(dict(x=torch.from_numpy(x), y=torch.tensor(labels), classes=classes), cache)
     return root
-
 
 # %% ../nbs/02_data.ipynb #78c34569
 @call_parse
@@ -393,7 +407,8 @@ def bnn_carry(
     "Carry the decoded image cache of one size to a machine without the data: `pack` here, `unpack` there."
     try:
         if action not in ('pack', 'unpack'): raise ValueError(f"Unknown action {action!r}: pack or unpack.")
-        if action == 'pack': return print(f"{pack_cache(file, size, dataset, data, quality=quality)}: the {size} px cache, as WebP")
+        if action == 'pack':
+            return print(f"{pack_cache(file, size, dataset, data, quality=quality)}: the {size} px cache, as WebP")
         root = unpack_cache(file, dest)
         print(f"{root}: empty files of the originals' names and sizes; its cache in {cache_dir()}. "
               f"Point BNN_DATA at {root.parent}.")
@@ -402,7 +417,6 @@ def bnn_carry(
 def bnn_carry_cli():
     "Entry point of `bnn_carry`."
     run_cli(bnn_carry.__wrapped__)
-
 
 # %% ../nbs/02_data.ipynb #3d952a3e
 def synthetic_dls(n_train:int=512, n_valid:int=256, size:int=16, c:int=10, bs:int=64, noise:float=60., seed:int=0,

@@ -139,8 +139,10 @@ def _peak_rss(mode, name, size, fn) -> int|None:
     return int(r.stdout)
 
 def _cpu() -> str:
-    try: return next(l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
+    try: lines = Path('/proc/cpuinfo').read_text().splitlines()
+    except OSError: lines = []
+    names = [l.split(':', 1)[1].strip() for l in lines if l.startswith('model name')]
+    return names[0] if names else platform.processor() or platform.machine()
 
 # %% ../nbs/52_deploy.ipynb #7609c913
 def packed_bench(models=MODEL_NAMES, img_size:int=224, width:float=1., batch_sizes=(1, 32), threads=(1, 2),
@@ -151,8 +153,8 @@ def packed_bench(models=MODEL_NAMES, img_size:int=224, width:float=1., batch_siz
     kernel, tmp = pick_kernel(kernel), Path(tmp or '/tmp')
     rec = dict(cpu=_cpu(), kernel=kernel, cpu_kernels=cpu_kernels(), torch=torch.__version__, img_size=img_size,
                width=width, rounds=rounds,
-               isa_env={k: os.environ.get(k) for k in ('ATEN_CPU_CAPABILITY',
-                                                       'ONEDNN_MAX_CPU_ISA')}, networks=[], layers=[], sizes=[], rss=[], profiles=[])
+               isa_env={k: os.environ.get(k) for k in ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA')},
+               networks=[], layers=[], sizes=[], rss=[], profiles=[])
     for name in models:
         rec['networks'] += network_times(name, img_size, width, batch_sizes, threads, rounds, kernel)
         m = random_bnn(name, img_size, width)
@@ -176,7 +178,8 @@ def _ints(s, what):
     return v
 
 def _check_bench(models, img_size, width, kernel):
-    if bad := [m for m in models if m not in MODEL_NAMES]: raise ValueError(f"Unknown model(s) {bad}; choose from {list(MODEL_NAMES)}.")
+    if bad := [m for m in models if m not in MODEL_NAMES]:
+        raise ValueError(f"Unknown model(s) {bad}; choose from {list(MODEL_NAMES)}.")
     if img_size < 32 or img_size % 32: raise ValueError(f"--img-size must be a multiple of 32 (>= 32), not {img_size}.")
     if not 0 < width <= 4: raise ValueError(f"--width must be in (0, 4], not {width}.")
     pick_kernel(kernel)
@@ -211,12 +214,15 @@ def bench_tables(rec:dict) -> dict:
     """The record's tables: `networks`, `layers` (with speed-ups), `sizes` (with the ratio), `rss` (MiB above the
     baseline), `profiles`."""
     n = pd.DataFrame(rec['networks']).assign(speedup=lambda d: d.float_ms / d.packed_ms)
-    l = pd.DataFrame(rec['layers']).assign(speedup=lambda d: d.float_ms / d.packed_ms) if rec['layers'] else pd.DataFrame()
+    l = pd.DataFrame(rec['layers'])
+    if rec['layers']: l = l.assign(speedup=lambda d: d.float_ms / d.packed_ms)
     s = pd.DataFrame(rec['sizes']).assign(packed_mib=lambda d: d.packed_bytes / 2**20,
                                           float_mib=lambda d: d.float_bytes / 2**20,
-                                         smaller=lambda d: d.float_bytes / d.packed_bytes)[['model', 'float_mib', 'packed_mib', 'smaller']]
+                                          smaller=lambda d: d.float_bytes / d.packed_bytes)
+    s = s[['model', 'float_mib', 'packed_mib', 'smaller']]
     r = pd.DataFrame([dict(model=x['model'], float_mib=(x['float'] - x['none']) / 2**20,
                            packed_mib=(x['packed'] - x['none']) / 2**20)
                       for x in rec['rss'] if x['none']])
-    p = pd.DataFrame([dict(model=x['model'], **{k: 1e3 * v for k, v in x['seconds'].items()}) for x in rec['profiles']]).fillna(0.)
+    p = pd.DataFrame([dict(model=x['model'], **{k: 1e3 * v for k, v in x['seconds'].items()})
+                      for x in rec['profiles']]).fillna(0.)
     return dict(networks=n, layers=l, sizes=s, rss=r, profiles=p)

@@ -47,8 +47,8 @@ def _start_ray(address:str|None, cpus:int|None) -> bool:
     import ray
     if ray.is_initialized(): return False
     if address and not _reachable(address):
-        raise ValueError(f"No Ray cluster answers at --address {address}. Fix: start one there with `ray start --head`, "
-                         "or leave --address out for a local cluster.")
+        raise ValueError(f"No Ray cluster answers at --address {address}. "
+                         "Fix: start one there with `ray start --head`, or leave --address out for a local cluster.")
     # Ray's default, 15, starves the runs beside any other busy process
     os.environ.setdefault('RAY_worker_niceness', '0')
     kw = dict(address=address) if address else dict(num_cpus=cpus or os.cpu_count(), include_dashboard=False)
@@ -63,7 +63,8 @@ def _check_resources(cpus:float, gpus:float, started:bool, address:str|None):
              if need > have.get(k, 0)]
     if not short: return
     if started: ray.shutdown()
-    raise ValueError(f"Ray cannot place a run: {'; '.join(short)}{'' if address else ' (a local cluster on this machine)'}. "
+    where = '' if address else ' (a local cluster on this machine)'
+    raise ValueError(f"Ray cannot place a run: {'; '.join(short)}{where}. "
                      "Fix: ask for less (--cpus-per-run, --gpus-per-run) or join a cluster that has it (--address).")
 
 
@@ -138,7 +139,8 @@ def ray_sweep(cs:list, p:Preset, out, seeds:int, workers:int=1, cpus_per_run:flo
     sw = _Sweep(p, out, seeds, task, max(1, int(cpus)), log, data=data, n_valid=n_valid, fp=fp)
     try:
         for c in cs: sw.add(Config._make(c))
-        log(f"ray: {sw.total} runs, {sw.done} done, {len(sw.pending)} submitted ({cpus:g} CPU, {gpus_per_run:g} GPU each)")
+        log(f"ray: {sw.total} runs, {sw.done} done, {len(sw.pending)} submitted "
+            f"({cpus:g} CPU, {gpus_per_run:g} GPU each)")
         while sw.pending: sw.finished(ray.wait(list(sw.pending), num_returns=1)[0][0])
     finally:
         if started: ray.shutdown()
@@ -151,11 +153,12 @@ _TRAIN, _TEST = 9469, 3925  # ImageNette's training and test images
 def _bench_steps(fn=None) -> tuple:
     "Median training-step seconds per (model, rule) from a GPU bench file at batch 64, and the GPU's name."
     fn = Path(fn) if fn else next(iter(sorted((project_root()/'results'/'bench').glob('rule_costs_b64_*.json'))), None)
-    if fn is None or not Path(fn).exists(): raise FileNotFoundError("no GPU step times "
-                                                                    "(results/bench/rule_costs_b64_*.json): run bnn_bench on a GPU")
+    if fn is None or not Path(fn).exists():
+        raise FileNotFoundError("no GPU step times (results/bench/rule_costs_b64_*.json): run bnn_bench on a GPU")
     d = json.loads(Path(fn).read_text())
     rows = [r for r in d['rows'] if r['setting'] == 'both' and r['img_size'] == 224]
-    return {(r['model'], r['rule']): r['step_median_s'] / r['width'] ** 2 for r in rows}, d.get('env', {}).get('device', Path(fn).stem)
+    steps = {(r['model'], r['rule']): r['step_median_s'] / r['width'] ** 2 for r in rows}
+    return steps, d.get('env', {}).get('device', Path(fn).stem)
 
 # %% ../nbs/31_distributed.ipynb #854b43b8
 def _run_steps(p:Preset, split:str) -> float:

@@ -24,7 +24,8 @@ from .distributed import ray_sweep, estimate_gpu_s
 
 # %% ../nbs/32_experiments.ipynb #063f95f0
 def _worker_signals():
-    "In a pool worker: Ctrl-C is the parent's to handle; a SIGTERM ends the worker through its `finally` (claims released)."
+    """In a pool worker: Ctrl-C is the parent's to handle; a SIGTERM ends the worker through its `finally` (claims
+    released)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -44,7 +45,6 @@ def _work(cs, p, out, seeds, log=print, threads=None, data=None, n_valid=None, f
         except (ValueError, OSError) as e:  # a record of another run, bad data, an output that cannot be written
             if threads is None: raise  # in the main process: the caller reports it
             sys.exit(f"bnn_sweep: error: {e}")
-
 
 # %% ../nbs/32_experiments.ipynb #dfe01c3a
 def _log(msg): print(time.strftime('%H:%M:%S'), f'[{os.getpid()}]', msg, flush=True)
@@ -71,8 +71,8 @@ def paper_data(data=None) -> dict:
     root = find_data('imagenette', data)
     lay = check_layout(root, folder_splits(root))
     if (cl := lay['train'][2]) != DATASETS['imagenette']['classes']:
-        raise ValueError(f"{root} does not hold ImageNette's 10 classes (it has {len(cl)}), and the sweeps reproduce the "
-                         f"paper on ImageNette. Fix: train on your own folder with bnn_train --dataset {root}.")
+        raise ValueError(f"{root} does not hold ImageNette's 10 classes (it has {len(cl)}), and the sweeps reproduce "
+                         f"the paper on ImageNette. Fix: train on your own folder with bnn_train --dataset {root}.")
     return data_fingerprint(root, layout=lay)
 
 def _checked(experiment, preset, seeds, models, rules, engine, n_valid, overrides, workers=1) -> tuple:
@@ -84,7 +84,8 @@ def _checked(experiment, preset, seeds, models, rules, engine, n_valid, override
     check_names(models, rules)
     if engine == 'local' and not 1 <= workers <= (os.cpu_count() or 1):
         raise ValueError(f"--workers {workers}: this machine runs 1 to {os.cpu_count()} at a time.")
-    if engine not in ('local', 'ray'): raise ValueError(f"Unknown engine {engine!r}; choose 'local' (a process pool) or 'ray'.")
+    if engine not in ('local', 'ray'):
+        raise ValueError(f"Unknown engine {engine!r}; choose 'local' (a process pool) or 'ray'.")
     cs = [c for c in configs(experiment, rules) if (not models or c.model in models) and (not rules or c.rule in rules)]
     return p, seeds, cs
 
@@ -114,7 +115,8 @@ def sweep(experiment:str='T2', preset:str='cpu', seeds:int|None=None, out='resul
 def _pool(cs, p, out, seeds, workers, data, n_valid, fp):
     "Run `_work` in `workers` spawned processes sharing this machine's threads; fail if one of them failed."
     ctx, threads = multiprocessing.get_context('spawn'), max(1, (os.cpu_count() or 1) // workers)
-    mod = importlib.import_module('bnn_study.experiments')  # the package's functions, which spawned processes can import
+    # the package's functions, which spawned processes can import
+    mod = importlib.import_module('bnn_study.experiments')
     args = ([tuple(c) for c in cs], p, out, seeds, mod._log, threads, data, n_valid, fp)
     procs = [ctx.Process(target=mod._work, args=args) for _ in range(workers)]
     for q in procs: q.start()
@@ -132,7 +134,6 @@ def _busy(cs, p, out) -> list:
     busy = [(c, h) for c in cs if (h := claimed_by(Path(out)/'.claims'/_config_name(c, p)))]
     return [f"{_config_name(c, p)} (pid {h.get('pid')} on {h.get('host')} since "
             f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(h.get('start', 0)))})" for c, h in busy]
-
 
 # %% ../nbs/32_experiments.ipynb #wtab0001
 def write_table(experiment:str, p:Preset, seeds:int, out, rules=None, preset:str='cpu') -> pd.DataFrame:
@@ -165,8 +166,9 @@ def bnn_sweep(
     retries:int=2, # ray: retries of a run whose worker process dies
 ):
     "Run one of the paper's experiments as a resumable sweep and print its results table."
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bnn_sweep: stopped (SIGTERM); its workers too. Finished runs are "
-                                                     "kept, and the same command goes on from them."))
+    stopped = ("bnn_sweep: stopped (SIGTERM); its workers too. Finished runs are kept, and the same command goes on "
+               "from them.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(stopped))
     split = lambda s: s and s.split(',')
     try: res = sweep(experiment, preset, seeds, out, dry_run, workers, split(models), split(rules), data, engine=engine,
                      cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, address=address, retries=retries,

@@ -37,8 +37,9 @@ def cost_table(bench_rows:list, t2:pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/41_fair.ipynb #49c7dd2a
 def pareto(ct:pd.DataFrame) -> pd.DataFrame:
     "The rows of `ct` (one model) that no other row beats on both activation peak and step time, by peak."
-    keep = [not any((o.peak_mib <= r.peak_mib and o.step_s <= r.step_s) and (o.peak_mib < r.peak_mib or o.step_s < r.step_s)
-                    for o in ct.itertuples()) for r in ct.itertuples()]
+    def _beats(o, r): return (o.peak_mib <= r.peak_mib and o.step_s <= r.step_s) and (o.peak_mib < r.peak_mib
+                                                                                     or o.step_s < r.step_s)
+    keep = [not any(_beats(o, r) for o in ct.itertuples()) for r in ct.itertuples()]
     return ct[keep].sort_values('peak_mib')
 
 # %% ../nbs/41_fair.ipynb #673d707c
@@ -84,7 +85,8 @@ def fair_verdict(ct:pd.DataFrame, max_slowdown:float=1.6) -> pd.DataFrame:
                     f"{g.loc[best, 'step_vs_bp']:.2f}x its step time) at equal or better accuracy")
         rows.append(dict(model=m, best_fair_bp=best, peak_vs_bp=g.loc[best, 'peak_vs_bp'],
                          step_vs_bp=g.loc[best, 'step_vs_bp'],
-                         leaner_local=', '.join(r for r in g.index if r in LOCAL_RULES and g.loc[r, 'peak_mib'] < g.loc[best, 'peak_mib']),
+                         leaner_local=', '.join(r for r in g.index
+                                                if r in LOCAL_RULES and g.loc[r, 'peak_mib'] < g.loc[best, 'peak_mib']),
                          winners=', '.join(wins), verdict=say))
     return pd.DataFrame(rows)
 
@@ -103,5 +105,6 @@ def bar_check(ct:pd.DataFrame, max_slowdown:float=1.6) -> pd.DataFrame:
         one = g.loc['bp_1bit', 'peak_vs_bp'] if 'bp_1bit' in g.index else math.nan
         rows.append(dict(model=m, bp_1bit_vs_bp=one, bar=BP_1BIT_BARS.get(m, math.nan),
                          bp_1bit_ok=one <= BP_1BIT_BARS.get(m, math.nan),
-                         best_variant=best, best_vs_lowest_local=g.loc[best, 'peak_mib'] / local, variant_ok=g.loc[best, 'peak_mib'] <= 1.2 * local))
+                         best_variant=best, best_vs_lowest_local=g.loc[best, 'peak_mib'] / local,
+                         variant_ok=g.loc[best, 'peak_mib'] <= 1.2 * local))
     return pd.DataFrame(rows)

@@ -41,7 +41,8 @@ def bnn_learner(model:nn.Module, dls, setting:str='both', lr:float=1e-3, wd:floa
     if dls.device is None or torch.device(dls.device).type == 'cpu': tune_cpu_allocator()
     apply_recipe(binarize(model, setting, ste=ste), recipe)
     cbs = list(cbs or []) + ([ClipLatent()] if bin_w else []) + ([rule] if rule is not None else [])
-    if 'nowd' in recipe_steps(recipe) and bin_w: kwargs, cbs = dict(kwargs, splitter=latent_splitter), cbs + [NoLatentDecay()]
+    if 'nowd' in recipe_steps(recipe) and bin_w:
+        kwargs, cbs = dict(kwargs, splitter=latent_splitter), cbs + [NoLatentDecay()]
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=torch_adam, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, wd_bn_bias=True, **kwargs)
 
@@ -53,8 +54,9 @@ def _peak_rss_reset():
     except OSError: return False
 
 def _peak_rss() -> int|None:
-    try: return int(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')).split()[1]) * 1024
+    try: line = next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM'))
     except (OSError, StopIteration): return None
+    return int(line.split()[1]) * 1024
 
 # %% ../nbs/04_learner.ipynb #7a3c66a2
 class RunRecorder(Callback):
@@ -75,7 +77,8 @@ class RunRecorder(Callback):
         if not self.training: return
         if self.on_gpu: torch.cuda.synchronize()
         self.step_times.append(time.perf_counter() - self.tb)
-        self.loss_sum += self.learn.loss.item() * len(self.yb[0]); self.n += len(self.yb[0])
+        self.loss_sum += self.learn.loss.item() * len(self.yb[0])
+        self.n += len(self.yb[0])
     def after_epoch(self):
         _, valid_loss, acc = self.learn.recorder.values[-1][:3]
         self.epochs.append(dict(epoch=len(self.epochs) + 1, train_loss=self.loss_sum / max(self.n, 1),
@@ -86,7 +89,8 @@ class RunRecorder(Callback):
         return dict(epochs=self.epochs, step_times=self.step_times, elapsed=time.perf_counter() - self.t0)
     def restore(self, s:dict):
         "Go on from `state()`: the epochs so far, their step times, and the training time already spent."
-        self.epochs, self.step_times, self.t0 = list(s['epochs']), list(s['step_times']), time.perf_counter() - s['elapsed']
+        self.epochs, self.step_times = list(s['epochs']), list(s['step_times'])
+        self.t0 = time.perf_counter() - s['elapsed']
     def summary(self) -> dict:
         "The measured part of a run record."
         accs = [e['test_acc'] for e in self.epochs]
@@ -95,7 +99,8 @@ class RunRecorder(Callback):
                     memory_kind='cuda_max_allocated') if self.on_gpu else
                dict(peak_memory_bytes=_peak_rss(),
                     memory_kind='peak_rss' + ('' if self.rss_reset else '_since_process_start')))
+        step = statistics.median(self.step_times[1:] or self.step_times) if self.step_times else None
         return dict(epochs=self.epochs, best_test_acc=accs[best] if accs else None,
                     best_epoch=best + 1 if accs else None,
                     final_test_acc=accs[-1] if accs else None, wall_s=time.perf_counter() - self.t0,
-                    median_step_s=statistics.median(self.step_times[1:] or self.step_times) if self.step_times else None, **mem)
+                    median_step_s=step, **mem)

@@ -39,7 +39,9 @@ class _quiet_fd2:
         sys.stderr.flush()
         self.fd = os.dup(2)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-    def __exit__(self, *a): os.dup2(self.fd, 2); os.close(self.fd)
+    def __exit__(self, *a):
+        os.dup2(self.fd, 2)
+        os.close(self.fd)
 
 def _op(e, depth=3):
     "The operators an allocation was made in, innermost first, e.g. 'mkldnn_convolution < _convolution < convolution'."
@@ -111,7 +113,8 @@ class _Handle:
 class SavedTensors:
     """Context manager: live and peak bytes of the tensors autograd saves for backward (each storage once, `exclude`
     not counted)."""
-    def __init__(self, exclude=()): self.exclude, self.refs, self.live, self.peak = {t.data_ptr() for t in exclude}, {}, 0, 0
+    def __init__(self, exclude=()):
+        self.exclude, self.refs, self.live, self.peak = {t.data_ptr() for t in exclude}, {}, 0, 0
     def _pack(self, t):
         if t.data_ptr() in self.exclude or t.device.type == 'meta': return t
         key = t.untyped_storage().data_ptr()
@@ -129,7 +132,8 @@ class SavedTensors:
         else: self.refs[key] = (n - 1, size)
     def __enter__(self):
         self.ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda h: h.t if isinstance(h, _Handle) else h)
-        self.ctx.__enter__(); return self
+        self.ctx.__enter__()
+        return self
     def __exit__(self, *a): self.ctx.__exit__(*a)
 
 # %% ../nbs/22_memory.ipynb #54ad033c
@@ -139,7 +143,8 @@ def static_bytes(model:torch.nn.Module, opt=None) -> dict:
     "Bytes of weights, feedback matrices, other buffers, gradients (one per trainable parameter) and optimizer state."
     nb = lambda ts: sum(t.numel() * t.element_size() for t in ts)
     bufs = dict(model.named_buffers())
-    state = [v for s in (opt.state.values() if opt is not None else []) for v in s.values() if torch.is_tensor(v) and v.dim() > 0]
+    states = opt.state.values() if opt is not None else []
+    state = [v for s in states for v in s.values() if torch.is_tensor(v) and v.dim() > 0]
     r = dict(weights=nb(model.parameters()), feedback=nb(b for n, b in bufs.items() if n.split('.')[-1] in _FEEDBACK),
              buffers=nb(b for n, b in bufs.items() if n.split('.')[-1] not in _FEEDBACK),
              grads=nb(p for p in model.parameters() if p.requires_grad), optimizer=nb(state))
@@ -161,7 +166,10 @@ class StepCost(Callback):
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             self.s0 = torch.cuda.memory_allocated()
-        elif self._mem_step(): self.rss = exact_rss().__enter__(); self.s0 = _rss_start(); self.alloc = AllocPeak().__enter__()
+        elif self._mem_step():
+            self.rss = exact_rss().__enter__()
+            self.s0 = _rss_start()
+            self.alloc = AllocPeak().__enter__()
         self.st = SavedTensors(exclude=[*self.learn.model.parameters(), *self.learn.model.buffers()]).__enter__()
         self.t0 = time.perf_counter()
     def before_step(self):
@@ -181,7 +189,9 @@ class StepCost(Callback):
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             self.s0 = torch.cuda.memory_allocated()
-        else: self.s0 = _rss_start(); self.alloc = AllocPeak().__enter__()
+        else:
+            self.s0 = _rss_start()
+            self.alloc = AllocPeak().__enter__()
     def after_batch(self):
         if not self.training: return
         if self.on_cuda: torch.cuda.synchronize()
@@ -192,4 +202,6 @@ class StepCost(Callback):
         if self.on_cuda:
             self.opt_peaks.append(torch.cuda.max_memory_allocated() - self.s0)
             return
-        self.alloc.__exit__(None, None, None); self.opt_peaks.append(self.alloc.peak()); self.rss.__exit__()
+        self.alloc.__exit__(None, None, None)
+        self.opt_peaks.append(self.alloc.peak())
+        self.rss.__exit__()

@@ -56,10 +56,12 @@ class VGG(nn.Module):
                  skips:bool=True,
                  hidden:int|None=None, head:str='torchvision', shortcuts:bool=False, rprelu:bool=False):
         super().__init__()  # `skips` is accepted for a uniform interface: VGG has no skip connection
-        if img_size < 32 or img_size % 32: raise ValueError(f"VGG needs img_size a multiple of 32 (>= 32), got {img_size}.")
+        if img_size < 32 or img_size % 32:
+            raise ValueError(f"VGG needs img_size a multiple of 32 (>= 32), got {img_size}.")
         self.features, c = _vgg_features(cfg, width, shortcuts, rprelu)
         pool = 7 if img_size >= 224 else img_size // 32
-        if head not in ('torchvision', 'linear'): raise ValueError(f"Unknown VGG head {head!r}; use 'torchvision' or 'linear'.")
+        if head not in ('torchvision', 'linear'):
+            raise ValueError(f"Unknown VGG head {head!r}; use 'torchvision' or 'linear'.")
         hidden = hidden or max(1, round(4096 * width))
         self.avgpool = nn.AdaptiveAvgPool2d((pool, pool))
         self.classifier = (nn.Sequential(nn.Linear(c * pool * pool, num_classes)) if head == 'linear' else
@@ -89,7 +91,9 @@ class VGG(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear): nn.init.normal_(m.weight, 0, 0.01); nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
 
 # %% ../nbs/03_models.ipynb #ae78a3a9
 def vgg19_bn(num_classes:int=10, width:float=1., img_size:int=224, **kwargs) -> VGG:
@@ -137,7 +141,8 @@ class MobileNetV2(nn.Module):
             c_out = _make_divisible(c * width)
             for j in range(n):
                 stride = (1 if small and i == 1 else s) if j == 0 else 1
-                feats.append(InvertedResidual(c_in, c_out, stride, t, skip=skips)); c_in = c_out
+                feats.append(InvertedResidual(c_in, c_out, stride, t, skip=skips))
+                c_in = c_out
         feats.append(_conv_bn_act(c_in, last, 1))
         self.features = nn.Sequential(*feats)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
@@ -151,7 +156,9 @@ class MobileNetV2(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear): nn.init.normal_(m.weight, 0, 0.01); nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
     def forward(self, x):
         return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
     def blocks(self) -> list:

@@ -16,12 +16,15 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .core import run_cli
-from .xnor import Bits, PackedWeight, weight_rows, from_rows, unpack_weight, pack_signs, unpack_signs, bit_conv, pick_kernel
+from .xnor import (Bits, PackedWeight, weight_rows, from_rows, unpack_weight, pack_signs, unpack_signs,
+                            bit_conv, pick_kernel)
 from .binarize import BinaryMixin, Sign, binarize
-from .models import VGG, MobileNetV2, MLPMixer, InvertedResidual, PreNormResidual, Patchify, TokenMean, get_model
+from .models import (VGG, MobileNetV2, MLPMixer, InvertedResidual, PreNormResidual, Patchify, TokenMean,
+                              get_model)
 from .augment import IMAGENET_MEAN, IMAGENET_STD
 from .data import read_image, ImageReadError
-from .runs import RunConfig, read_record, read_weights, _load_run_weights, _sha256, weights_file, load_run, _run_model, _load_weights
+from .runs import (RunConfig, read_record, read_weights, _load_run_weights, _sha256, weights_file, load_run,
+                            _run_model, _load_weights)
 
 # %% ../nbs/51_packed.ipynb #9e204ce8
 _I64, _I32 = torch.iinfo(torch.int64), torch.iinfo(torch.int32)
@@ -36,7 +39,8 @@ def _tail(d, bias, bn):
 
 def _bn_part(bn, s, e):
     if bn is None: return None
-    part = {k: (None if getattr(bn, k) is None else getattr(bn, k)[s:e]) for k in ('running_mean', 'running_var', 'weight', 'bias')}
+    keys = ('running_mean', 'running_var', 'weight', 'bias')
+    part = {k: (None if getattr(bn, k) is None else getattr(bn, k)[s:e]) for k in keys}
     return dict(part, eps=bn.eps)
 
 # %% ../nbs/51_packed.ipynb #0ac4250a
@@ -51,7 +55,8 @@ def fold_thresholds(k:int, bias:torch.Tensor|None, bn:nn.Module|None, n:int, chu
         plus = _tail(d.expand(e - s, -1), None if bias is None else bias[s:e].detach().float(), _bn_part(bn, s, e)) > 0
         first, last, cnt = plus.float().argmax(1), len(d) - 1 - plus.flip(1).float().argmax(1), plus.sum(1)
         if not bool(((cnt == 0) | (cnt == last - first + 1)).all()):
-            raise ValueError("fold_thresholds: a channel's sign is not an interval of its dot product; it cannot be a threshold.")
+            raise ValueError("fold_thresholds: a channel's sign is not an interval of its dot product; "
+                             "it cannot be a threshold.")
         lo[s:e] = torch.where(cnt == 0, 1, torch.where(first == 0, _I64.min, first - k))
         hi[s:e] = torch.where(cnt == 0, 0, torch.where(last == len(d) - 1, _I64.max, last - k))
     return lo.clamp(_I32.min, _I32.max).int(), hi.clamp(_I32.min, _I32.max).int()
@@ -166,7 +171,8 @@ _AXIS = dict(conv2d='nchw', conv1d='ncl', linear='last')
 # %% ../nbs/51_packed.ipynb #9c3e213f
 class _Compiler:
     "Walks a binarized model in forward order and emits the ops of its packed program."
-    def __init__(self, shapes:dict): self.ops, self.shapes, self.state, self.axis, self.ndim, self.flat = [], shapes, 'float', None, None, None
+    def __init__(self, shapes:dict):
+        self.ops, self.shapes, self.state, self.axis, self.ndim, self.flat = [], shapes, 'float', None, None, None
 
     def emit(self, op, tensors=None, **attrs):
         ts = {k: v.detach().contiguous() for k, v in (tensors or {}).items() if v is not None}
@@ -194,7 +200,8 @@ def module(self:_Compiler, mods, i):
     "Emit the ops of `mods[i]` (and of the modules a binary layer folds); return the index of the next module."
     m = mods[i]
     if isinstance(m, BinaryMixin): return self.binary(mods, i)
-    if isinstance(m, Sign): self.state = 'signed' if self.state == 'float' else self.state  # +-1 values stay as they are
+    if isinstance(m, Sign):  # +-1 values stay as they are
+        self.state = 'signed' if self.state == 'float' else self.state
     elif isinstance(m, nn.Sequential): self.seq(list(m))
     elif isinstance(m, (InvertedResidual, PreNormResidual)): self.residual(m)
     elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.Conv2d, nn.Linear, Patchify,
@@ -203,7 +210,8 @@ def module(self:_Compiler, mods, i):
     elif isinstance(m, nn.AdaptiveAvgPool2d): self.avgpool(m, self.shapes[m][0][-2:])
     elif isinstance(m, tuple) and m[0] == 'pool': self.avgpool(nn.AdaptiveAvgPool2d(m[1]), None)
     elif isinstance(m, tuple) and m[0] == 'flatten': self.flatten(m[1])
-    else: raise ValueError(f"bnn_export cannot pack a {type(m).__name__}; it packs the VGG-19, MobileNetV2 and MLP-Mixer of notebook 03.")
+    else: raise ValueError(f"bnn_export cannot pack a {type(m).__name__}; it packs the VGG-19, MobileNetV2 and "
+                           "MLP-Mixer of notebook 03.")
     return i + 1
 
 # %% ../nbs/51_packed.ipynb #abce937e
@@ -244,7 +252,8 @@ def maxpool(self:_Compiler, m):
     if self.state == 'signed':
         self.emit('pack', axis='nchw')
         self.state, self.axis, self.ndim = 'bits', 'nchw', 4
-    if self.state == 'bits' and k == s == (2, 2) and p == (0, 0) and m.dilation == 1 and not m.ceil_mode: return self.emit('maxpool_bits')
+    if self.state == 'bits' and k == s == (2, 2) and p == (0, 0) and m.dilation == 1 and not m.ceil_mode:
+        return self.emit('maxpool_bits')
     self.as_float()
     self.emit('maxpool', kernel=list(k), stride=list(s), padding=list(p))
 
@@ -256,7 +265,8 @@ def avgpool(self:_Compiler, m, hw):
 
 @patch
 def flatten(self:_Compiler, shape):
-    if self.state == 'bits' and self.axis == 'nchw': self.flat = tuple(shape[-2:])  # the next binary linear reads (H, W, C) bits
+    # the next binary linear reads (H, W, C) bits
+    if self.state == 'bits' and self.axis == 'nchw': self.flat = tuple(shape[-2:])
     else:
         self.as_float()
         self.emit('flatten')
@@ -307,7 +317,8 @@ def _top_modules(model, shapes):
                                        *model.classifier]
     if isinstance(model, MobileNetV2): return [*model.features, ('pool', 1), ('flatten', None), *model.classifier]
     if isinstance(model, MLPMixer): return list(model)
-    raise ValueError(f"bnn_export packs the VGG, MobileNetV2 and MLPMixer of notebook 03, not a {type(model).__name__}.")
+    raise ValueError(f"bnn_export packs the VGG, MobileNetV2 and MLPMixer of notebook 03, "
+                     f"not a {type(model).__name__}.")
 
 def compile_packed(model:nn.Module, img_size:int, channels:int=3) -> list:
     "The ops of the packed program that computes what the binarized `model` computes in eval mode."
@@ -326,9 +337,11 @@ def _prepare(op):
     pw = from_rows(t['w'], a['in_channels'], a['kernel_size'], a['groups'])
     t['_w'] = pw.data
     if pw.dw is not None: t['_dw'] = pw.dw  # the depthwise path's layout
-    if op['op'] == 'bfloat':  # the float weight in the shape, and the strides, the simulation's layer has (oneDNN's path depends on them)
+    # the float weight in the shape, and the strides, the simulation's layer has (oneDNN's path depends on them)
+    if op['op'] == 'bfloat':
         w = unpack_weight(_pw(a, t))
-        t['_w_float'] = (w if a['kind'] == 'conv2d' else w[:, :, 0] if a['kind'] == 'conv1d' else w[:, :, 0, 0]).clone(memory_format=torch.contiguous_format)
+        w = w if a['kind'] == 'conv2d' else w[:, :, 0] if a['kind'] == 'conv1d' else w[:, :, 0, 0]
+        t['_w_float'] = w.clone(memory_format=torch.contiguous_format)
     elif a['bits']: t['_lo'], t['_hi'] = _kernel_bounds(t['lo'], t['hi'], a['groups'])
 
 # %% ../nbs/51_packed.ipynb #794b92ab
@@ -350,7 +363,8 @@ class PackedModel:
     def __repr__(self):
         n = {}
         for op in self.ops: n[op['op']] = n.get(op['op'], 0) + 1
-        return f"PackedModel({self.meta.get('model', '?')}, {len(self.ops)} ops: " + ', '.join(f"{k} x{v}" for k, v in n.items()) + ")"
+        counts = ', '.join(f"{k} x{v}" for k, v in n.items())
+        return f"PackedModel({self.meta.get('model', '?')}, {len(self.ops)} ops: {counts})"
 
 # %% ../nbs/51_packed.ipynb #3cfad3ed
 def random_bnn(name:str, img_size:int=224, width:float=1., seed:int=0, **kwargs) -> nn.Module:
@@ -431,7 +445,8 @@ def save_packed(pm:PackedModel, fn) -> Path:
         fn.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(_packed_bytes(pm))
         os.replace(tmp, fn)
-    except OSError as e: raise OSError(f"Cannot write {fn} ({e.strerror or e}): free some space or give another --out.") from None
+    except OSError as e:
+        raise OSError(f"Cannot write {fn} ({e.strerror or e}): free some space or give another --out.") from None
     finally: tmp.unlink(missing_ok=True)
     return fn
 
@@ -439,9 +454,11 @@ def save_packed(pm:PackedModel, fn) -> Path:
 def _fail(fn, why): raise PackedFileError(f"{fn} {why}")
 
 def _tensor(fn, blob, spec):
-    try: dt, shape, off, nb = _DTYPES[spec['dtype']], [int(s) for s in spec['shape']], int(spec['offset']), int(spec['nbytes'])
-    except (KeyError, TypeError, ValueError): _fail(fn,
-                                                    f"has a tensor of unknown type {spec!r}: it was not written by bnn_export.")
+    try:
+        dt, shape = _DTYPES[spec['dtype']], [int(s) for s in spec['shape']]
+        off, nb = int(spec['offset']), int(spec['nbytes'])
+    except (KeyError, TypeError, ValueError):
+        _fail(fn, f"has a tensor of unknown type {spec!r}: it was not written by bnn_export.")
     n = 1
     for s in shape: n *= s
     if off < 0 or off + nb > len(blob) or n * dt.itemsize != nb: _fail(fn, "is inconsistent (a tensor runs past the "
@@ -450,16 +467,16 @@ def _tensor(fn, blob, spec):
 
 # %% ../nbs/51_packed.ipynb #4a08fb95
 def _read_header(fn, data):
-    if not data.startswith(MAGIC): _fail(fn,
-                                         "is not a bnn-study packed model (no BNNPACK header): make one with bnn_export.")
+    if not data.startswith(MAGIC):
+        _fail(fn, "is not a bnn-study packed model (no BNNPACK header): make one with bnn_export.")
     if len(data) < len(MAGIC) + 40 or hashlib.sha256(data[:-32]).digest() != data[-32:]:
         _fail(fn, "is damaged: truncated or altered (its SHA-256 does not match): export it again.")
     n, start = struct.unpack('<Q', data[len(MAGIC):len(MAGIC) + 8])[0], len(MAGIC) + 8
     try: head = json.loads(data[start:start + n])
     except (ValueError, UnicodeDecodeError): _fail(fn, "has an unreadable header: export it again.")
     if not isinstance(head, dict) or head.get('version') != FORMAT_VERSION:
-        _fail(fn,
-              f"is format version {head.get('version') if isinstance(head, dict) else '?'}; this bnn_study reads {FORMAT_VERSION}.")
+        version = head.get('version') if isinstance(head, dict) else '?'
+        _fail(fn, f"is format version {version}; this bnn_study reads {FORMAT_VERSION}.")
     return head, data[start + n:-32]
 
 # %% ../nbs/51_packed.ipynb #c9b26183
@@ -497,12 +514,14 @@ def export_run(record_file, out=None) -> Path:
     "Pack saved run `record_file` (setting `both`) into `out` (default: beside the record, `.bnn`); return the file."
     m, rec = trained_model(record_file)
     c = rec['config']
-    if c['setting'] != 'both': raise ValueError(f"{Path(record_file).name} trained setting {c['setting']!r}: only fully binary runs (both) pack into bits.")
+    if c['setting'] != 'both':
+        raise ValueError(f"{Path(record_file).name} trained setting {c['setting']!r}: only fully binary runs (both) "
+                         "pack into bits.")
     opts = dict(num_classes=len(rec['data']['classes']), img_size=c['img_size'], width=c['width'], skips=c['skips'],
                 **c['model_kwargs'])
     meta = dict(model=c['model'], model_options=opts, config=c, run=rec['name'], classes=list(rec['data']['classes']),
-                img_size=c['img_size'], mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), weights_sha256=_sha256(weights_file(record_file)),
-                best_test_acc=rec.get('best_test_acc'))
+                img_size=c['img_size'], mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD),
+                weights_sha256=_sha256(weights_file(record_file)), best_test_acc=rec.get('best_test_acc'))
     return save_packed(PackedModel(compile_packed(m, c['img_size']), meta),
                        Path(out) if out else Path(record_file).with_suffix('.bnn'))
 
@@ -524,7 +543,8 @@ def agreement(record_file, packed=None, data=None, n_valid:int|None=None, bs:int
     its test images."""
     learn = load_run(record_file, data=data, n_valid=n_valid, bs=bs)
     m = learn.model.eval()
-    pm = packed if isinstance(packed, PackedModel) else load_packed(packed) if packed else PackedModel(compile_packed(m, learn.dls.size))
+    if isinstance(packed, PackedModel): pm = packed
+    else: pm = load_packed(packed) if packed else PackedModel(compile_packed(m, learn.dls.size))
     m1, outs = bias_after(m), []
     for xb, yb in learn.dls.valid: outs.append((pm(xb), m(xb), m1(xb), yb))
     got, ref, ref1, y = (torch.cat(o) for o in zip(*outs))
@@ -569,7 +589,8 @@ def predict(model, paths, bs:int=64) -> list:
         ok, xs = [], []
         for f in files[s:s + bs]:
             try: xs.append(_image(f, size, mean, std))
-            except (ImageReadError, OSError, ValueError) as e: rows.append(dict(file=str(f), cls=None, prob=None, error=str(e).splitlines()[0]))
+            except (ImageReadError, OSError, ValueError) as e:
+                rows.append(dict(file=str(f), cls=None, prob=None, error=str(e).splitlines()[0]))
             else: ok.append(f)
         if ok:
             with torch.inference_mode(): p = net(torch.stack(xs)).softmax(1)
@@ -590,11 +611,13 @@ def bnn_export(
     try:
         fn = export_run(record, out)
         fb = float_bytes(trained_model(record)[0])
-        print(f"{fn}: {_mib(fn.stat().st_size)}, {fb / fn.stat().st_size:.1f}x smaller than the float32 model ({_mib(fb)})")
+        size = fn.stat().st_size
+        print(f"{fn}: {_mib(size)}, {fb / size:.1f}x smaller than the float32 model ({_mib(fb)})")
         if check:
             a = agreement(record, fn, n_valid=n_valid)
-            print(f"{a['images']} test images: same class on {a['same_class']}, largest relative logit difference {a['max_rel_err']:.1e}; "
-                  f"accuracy {100 * a['acc_float']:.2f} % float, {100 * a['acc_packed']:.2f} % packed ({pick_kernel()} kernel)")
+            print(f"{a['images']} test images: same class on {a['same_class']}, largest relative logit difference "
+                  f"{a['max_rel_err']:.1e}; accuracy {100 * a['acc_float']:.2f} % float, "
+                  f"{100 * a['acc_packed']:.2f} % packed ({pick_kernel()} kernel)")
     except (FileNotFoundError, ValueError, OSError) as e: sys.exit(f"bnn_export: error: {e}")
 
 def bnn_export_cli(): run_cli(bnn_export.__wrapped__)
@@ -608,15 +631,19 @@ def bnn_predict(
     bs:int=64,  # images per batch
 ):
     "Classify images (files or folders) with a saved run's float simulation or with its packed binary network."
-    if packed and Path(model).suffix == '.json': sys.exit(f"bnn_predict: error: --packed runs a .bnn file; make it with `bnn_export {model}`.")
-    if not packed and Path(model).suffix == '.bnn': sys.exit(f"bnn_predict: error: {model} is a packed model: add --packed.")
+    if packed and Path(model).suffix == '.json':
+        sys.exit(f"bnn_predict: error: --packed runs a .bnn file; make it with `bnn_export {model}`.")
+    if not packed and Path(model).suffix == '.bnn':
+        sys.exit(f"bnn_predict: error: {model} is a packed model: add --packed.")
     if bs < 1: sys.exit(f"bnn_predict: error: --bs must be at least 1, not {bs}.")
     t = time.perf_counter()
     try: rows = predict(model, paths, bs)
     except (FileNotFoundError, ValueError, OSError) as e: sys.exit(f"bnn_predict: error: {e}")
-    for r in rows: print(f"{r['file']}\t{r['cls']}\t{100 * r['prob']:.1f} %" if r['cls'] else f"{r['file']}\tunreadable: {r['error']}")
+    for r in rows:
+        if r['cls']: print(f"{r['file']}\t{r['cls']}\t{100 * r['prob']:.1f} %")
+        else: print(f"{r['file']}\tunreadable: {r['error']}")
     how = f"packed, {pick_kernel()} kernel" if packed else "float simulation"
-    print(f"{sum(r['cls'] is not None for r in rows)} images in {time.perf_counter() - t:.1f} s ({how}, {torch.get_num_threads()} threads)",
-          file=sys.stderr)
+    n = sum(r['cls'] is not None for r in rows)
+    print(f"{n} images in {time.perf_counter() - t:.1f} s ({how}, {torch.get_num_threads()} threads)", file=sys.stderr)
 
 def bnn_predict_cli(): run_cli(bnn_predict.__wrapped__)

@@ -49,12 +49,14 @@ def load_peer(checkout) -> dict:
                                                "the package it names (their requirements.txt).") from None
     finally: sys.path.remove(str(path))
     mods['sigprop_tl'].Sign = Sign  # their block discovery looks for their Sign activation: ours plays its part
-    return dict(path=str(path), commit=_commit(path), rules={r: getattr(mods[r], c) for r, (_, c) in PEER_RULES.items()})
+    rules = {r: getattr(mods[r], c) for r, (_, c) in PEER_RULES.items()}
+    return dict(path=str(path), commit=_commit(path), rules=rules)
 
 # %% ../nbs/26_peer.ipynb #f0f705c1
 def peer_rule(peer:dict, rule:str, model, n_classes:int=10):
     "The authors' `rule` object for `model`, built as their `train.py` builds it."
-    if rule not in peer['rules']: raise ValueError(f"The authors' code has no rule {rule!r} here; known: {', '.join(peer['rules'])}.")
+    if rule not in peer['rules']:
+        raise ValueError(f"The authors' code has no rule {rule!r} here; known: {', '.join(peer['rules'])}.")
     cls, out = peer['rules'][rule], weight_layers(model)[-1]
     r = dict(dfa=lambda: cls(out), drtp=lambda: cls(out, n_classes), hsic=lambda: cls(n_classes),
              sigprop_tl=lambda: cls(n_classes, out))[rule]()
@@ -107,7 +109,8 @@ def peer_table(rows) -> pd.DataFrame:
     p.columns = [f'{v}_{i}' for v, i in p.columns]
     p = p.assign(step_vs_authors=p.step_s_ours / p.step_s_authors, act_vs_authors=p.act_MiB_ours / p.act_MiB_authors)
     order = {m: i for i, m in enumerate(MODEL_NAMES)}
-    return p.reset_index().sort_values('model', key=lambda s: s.map(order), kind='stable').round(3).reset_index(drop=True)
+    p = p.reset_index().sort_values('model', key=lambda s: s.map(order), kind='stable')
+    return p.round(3).reset_index(drop=True)
 
 # %% ../nbs/26_peer.ipynb #9542beb7
 def _write(fn, peer, rows):

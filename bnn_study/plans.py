@@ -23,10 +23,14 @@ from .binarize import SETTING_NAMES
 # %% ../nbs/30_plans.ipynb #84a36226
 class Config(NamedTuple):
     "One cell of a paper table: what is trained, with which rule; the preset adds the scale."
-    model:str; setting:str; rule:str; skips:bool=True
+    model:str
+    setting:str
+    rule:str
+    skips:bool=True
 
 # %% ../nbs/30_plans.ipynb #ac35a8ad
-def _grid(models, rules, settings, skips=True): return [Config(m, s, r, skips) for m in models for r in rules for s in settings]
+def _grid(models, rules, settings, skips=True):
+    return [Config(m, s, r, skips) for m in models for r in rules for s in settings]
 
 EXPERIMENTS = dict(
     T1=("BP, DFA and DRTP in every binarization setting",
@@ -59,7 +63,8 @@ def paper_lr(c:Config, path=None) -> float:
     hp = pd.read_csv(path or reference_file('paper_hparams.csv'))
     rule = 'dfa' if c.rule == 'dfa_lowmem' else c.rule
     row = hp[(hp.model == c.model) & (hp.rule == rule) & (hp.weights == w) & (hp.activations == a)]
-    if row.empty: raise ValueError(f"The paper selected no learning rate for {c}: use a preset with a grid (e.g. 'cpu').")
+    if row.empty:
+        raise ValueError(f"The paper selected no learning rate for {c}: use a preset with a grid (e.g. 'cpu').")
     return float(row.lr.iloc[0])
 
 # %% ../nbs/30_plans.ipynb #7bd1771e
@@ -76,7 +81,6 @@ def record_path(out, cfg:RunConfig) -> Path:
     "Where a sweep into `out` keeps the record of run `cfg`."
     return Path(out)/('tune' if cfg.split == 'tune' else 'runs')/f"{cfg.replace(dataset='imagenette').name}.json"
 
-
 # %% ../nbs/30_plans.ipynb #bf3c33f9
 def _borrowed_lr(c:Config, src:Borrow) -> float|None:
     """The learning rate preset `src.preset` selected for `c` (for rule `src.rule` if given),
@@ -90,7 +94,8 @@ def _config_name(c:Config, p:Preset) -> str:
     m = p.models[c.model]
     extra = '_'.join(f'{k}{v}' for k, v in (m.model_kwargs or {}).items())
     recipe = '' if p.recipe == 'paper' else f'-{p.recipe}'
-    return (f"{c.model}{'' if c.skips else '-noskip'}_{c.setting}{recipe}_{c.rule}_{p.img_size}px_w{m.width}{'_' + extra if extra else ''}"
+    return (f"{c.model}{'' if c.skips else '-noskip'}_{c.setting}{recipe}_{c.rule}_{p.img_size}px_w{m.width}"
+            f"{'_' + extra if extra else ''}"
             f"_{p.aug}_e{p.epochs}_bs{p.bs}")
 
 # %% ../nbs/30_plans.ipynb #8a71deec
@@ -117,7 +122,6 @@ def _train(cfg:RunConfig, out, log, data=None, align:int=0) -> dict:
         f"(epoch {r['best_epoch']}), {time.perf_counter() - t0:.0f} s")
     return r
 
-
 # %% ../nbs/30_plans.ipynb #07d0d1dc
 def _tune_acc(cfg:RunConfig, out, log, data) -> float:
     "The best validation accuracy of tuning run `cfg`; minus infinity for a rate at which it diverges (never selected)."
@@ -132,8 +136,9 @@ def select_lr(c:Config, p:Preset, out, log=print, data=None, n_valid:int|None=No
     if p.lrs == 'paper': return paper_lr(c)
     if isinstance(p.lrs, Borrow):  # another preset's selection
         if (lr := _borrowed_lr(c, p.lrs)) is None:
-            raise FileNotFoundError(f"No learning rate selected for {c} under the {p.lrs.preset!r} preset in {p.lrs.out}: "
-                                    f"run `bnn_sweep --preset {p.lrs.preset} --out {p.lrs.out}` for it first.")
+            fix = f"bnn_sweep --preset {p.lrs.preset} --out {p.lrs.out}"
+            raise FileNotFoundError(f"No learning rate selected for {c} under the {p.lrs.preset!r} preset in "
+                                    f"{p.lrs.out}: run `{fix}` for it first.")
         return lr
     if len(p.lrs) == 1: return p.lrs[0]  # a fixed rate: nothing to select
     fn = selection_file(c, p, out)
@@ -141,12 +146,12 @@ def select_lr(c:Config, p:Preset, out, log=print, data=None, n_valid:int|None=No
     val = {lr: _tune_acc(run_config(c, p, lr, 0, 'tune', n_valid), out, log, data) for lr in p.lrs}
     best = max(val, key=val.get)
     if val[best] == -math.inf: raise Diverged(f"{c}: every learning rate of {p.lrs} diverged.")
-    sel = dict(config=c._asdict(), lr=best, val_acc={f'{lr:g}': (a if math.isfinite(a) else None) for lr, a in val.items()},
+    accs = {f'{lr:g}': (a if math.isfinite(a) else None) for lr, a in val.items()}
+    sel = dict(config=c._asdict(), lr=best, val_acc=accs,
                split='tune', seed=0,
                rule='best validation accuracy over epochs, seeded 90/10 split of train')
     write_json(fn, sel)
     return best
-
 
 # %% ../nbs/30_plans.ipynb #76d96554
 def selection_file(c, p, out) -> Path: return Path(out)/'lr_selection'/f'{_config_name(c, p)}.json'
@@ -165,7 +170,8 @@ def _same_record(fn, cfg:RunConfig, align:int=0, fp:dict|None=None) -> bool:
     if not all(rec['config'].get(k, v) == v for k, v in json.loads(json.dumps(cfg.asdict())).items()): return False
     if fp and (diff := _data_diff(rec.get('data'), fp)):
         what = '; '.join(f'{k}: {a} there, {b} asked' for k, (a, b) in diff.items())
-        raise ValueError(f"{fn} records a run on other data ({what}). Fix: another --out, or the --data it was trained on.")
+        raise ValueError(f"{fn} records a run on other data ({what}). "
+                         "Fix: another --out, or the --data it was trained on.")
     return True
 
 def config_runs(c:Config, p:Preset, out, seeds:int, n_valid:int|None=None, fp:dict|None=None) -> list:
@@ -176,14 +182,12 @@ def config_runs(c:Config, p:Preset, out, seeds:int, n_valid:int|None=None, fp:di
     runs = tune + [run_config(c, p, lr, s, n_valid=n_valid) for s in range(seeds)]
     return [(r, r.lr is not None and _same_record(record_path(out, r), r, align_every(p, r.split), fp)) for r in runs]
 
-
 # %% ../nbs/30_plans.ipynb #89cf4827
 def plan(cs:list, p:Preset, out, seeds:int, n_valid:int|None=None, fp:dict|None=None) -> pd.DataFrame:
     "Every run of `cs` under preset `p`, with its status (records on data other than `fp`'s are an error)."
     return pd.DataFrame([dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, split=r.split,
                               lr=r.lr or 'selected', seed=r.seed, status='done' if done else 'todo')
                          for c in cs for r, done in config_runs(c, p, out, seeds, n_valid, fp)])
-
 
 # %% ../nbs/30_plans.ipynb #c457dd78
 def _paper_acc(ref, c):

@@ -13,13 +13,16 @@ from .recipes import RECIPE_STEPS
 # %% ../nbs/29_presets.ipynb #104549da
 class ModelScale(NamedTuple):
     "How big a preset builds one model: its width multiplier, and options of its constructor (notebook 03)."
-    width:float; model_kwargs:dict|None=None
+    width:float
+    model_kwargs:dict|None=None
 
 @dataclass(frozen=True)
 class Borrow:
     """Learning rates another preset selected: its name, its records folder (relative: to the project), and optionally
     another rule's rate."""
-    preset:str; out:str; rule:str|None=None
+    preset:str
+    out:str
+    rule:str|None=None
 
 @dataclass(frozen=True)
 class Preset:
@@ -33,7 +36,9 @@ class Preset:
     lrs:tuple|str|Borrow
     n_train:int|None
     device:str
-    models:dict; rules:dict = field(default_factory=dict); align_every:int=0
+    models:dict
+    rules:dict = field(default_factory=dict)
+    align_every:int=0
     recipe:str='paper'  # the BNN recipe of every run (notebook 03a)
 
 # %% ../nbs/29_presets.ipynb #654b5f26
@@ -52,7 +57,8 @@ def get_preset(name:str, **overrides) -> Preset:
     "Preset `name` with `overrides` (e.g. `epochs=1`; None: keep the preset's) applied."
     if name not in PRESETS: raise ValueError(f"Unknown preset {name!r}; choose one of {list(PRESETS)}.")
     known = [f.name for f in fields(Preset)]
-    if unknown := sorted(set(overrides) - set(known)): raise ValueError(f"Unknown preset field(s) {unknown}; a preset has {sorted(known)}.")
+    if unknown := sorted(set(overrides) - set(known)):
+        raise ValueError(f"Unknown preset field(s) {unknown}; a preset has {sorted(known)}.")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 # %% ../nbs/29_presets.ipynb #a4b842f9
@@ -88,4 +94,5 @@ PRESETS.update({f'cpu_{r}': replace(PRESETS['cpu'], recipe=r, lrs=(1e-3, 1e-4)) 
 
 # %% ../nbs/29_presets.ipynb #b20f45f8
 _NO_RPRELU = {**PRESETS['cpu'].models, 'vgg19_bn': ModelScale(.25, dict(rprelu=False))}
-PRESETS.update({f'cpu_{r}_no_rprelu': replace(PRESETS[f'cpu_{r}'], lrs=(1e-3,), models=_NO_RPRELU) for r in ('react', 'kd')})
+PRESETS.update({f'cpu_{r}_no_rprelu': replace(PRESETS[f'cpu_{r}'], lrs=(1e-3,), models=_NO_RPRELU)
+                for r in ('react', 'kd')})

@@ -22,7 +22,8 @@ RECIPES = ('paper',) + RECIPE_STEPS  # each recipe: the one before it plus one s
 def recipe_steps(recipe:str='paper') -> tuple:
     "The steps `recipe` adds to the paper's, in ladder order."
     if recipe not in RECIPES:
-        raise ValueError(f"Unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)} (each adds a step to the one before).")
+        raise ValueError(f"Unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)} "
+                         "(each adds a step to the one before).")
     return RECIPE_STEPS[:RECIPES.index(recipe)]
 
 # %% ../nbs/03a_recipes.ipynb #5701c491

@@ -40,16 +40,17 @@ def _git_commit():
     try:
         head = git('rev-parse', '--verify', 'HEAD')
         if head.returncode: return None
-        return head.stdout.strip() + ('-dirty' if git('status', '--porcelain', '--',
-                                                      'bnn_study').stdout.strip() else '')
+        dirty = git('status', '--porcelain', '--', 'bnn_study').stdout.strip()
+        return head.stdout.strip() + ('-dirty' if dirty else '')
     except (OSError, subprocess.SubprocessError): return None
 
 _COMMIT_AT_IMPORT = _git_commit()  # the code that runs is the code imported, whatever is committed later
 
 def _cpu_model() -> str:
     "The CPU's model name from `/proc/cpuinfo` (Linux), else what `platform` knows."
-    try: names = [l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')]
-    except OSError: names = []
+    try: lines = Path('/proc/cpuinfo').read_text().splitlines()
+    except OSError: lines = []
+    names = [l.split(':', 1)[1].strip() for l in lines if l.startswith('model name')]
     return names[0] if names else (platform.processor() or platform.machine())
 
 def environment() -> dict:
@@ -123,8 +124,9 @@ def _same_run(rec:dict, config:dict, fp:dict, fn) -> dict:
     new = json.loads(json.dumps(config))  # as it would read back from JSON
     diff = {k: (rec['config'][k], v) for k, v in new.items() if k in rec.get('config', {}) and rec['config'][k] != v}
     diff.update(_data_diff(rec.get('data'), json.loads(json.dumps(fp))))
-    if diff: raise ValueError(f"{fn} records another run ({'; '.join(f'{k}: {a} there, {b} asked' for k, (a, b) in diff.items())}). "
-                              "Fix: --force to train it again, or another --out.")
+    if diff:
+        what = '; '.join(f'{k}: {a} there, {b} asked' for k, (a, b) in diff.items())
+        raise ValueError(f"{fn} records another run ({what}). Fix: --force to train it again, or another --out.")
     return rec
 
 # %% ../nbs/20_runs.ipynb #867bf2e1
@@ -192,8 +194,8 @@ def field_docs(cls) -> dict:
     toks = list(tokenize.generate_tokens(io.StringIO(inspect.getsource(cls)).readline))
     names = {f.name for f in fields(cls)}
     starts = {t.start[0]: t.string for t in toks if t.type == tokenize.NAME and t.start[1] == 4 and t.string in names}
-    return {starts[t.start[0]]: t.string.lstrip('# ') for t in toks if t.type == tokenize.COMMENT and t.start[0] in starts}
-
+    return {starts[t.start[0]]: t.string.lstrip('# ') for t in toks
+            if t.type == tokenize.COMMENT and t.start[0] in starts}
 
 # %% ../nbs/20_runs.ipynb #73df7848
 def _train_images(cfg:RunConfig, fp:dict) -> int:
@@ -213,21 +215,23 @@ def _check_model(c:RunConfig, n_classes:int):
         try: m(torch.empty(2, 3, c.img_size, c.img_size))
         except (ValueError, RuntimeError, TypeError, IndexError) as e:
             what = ', '.join(f'{k}={v}' for k, v in c.model_kwargs.items()) or 'its defaults'
-            raise ValueError(f"{c.model} ({what}) cannot run at {c.img_size} px: {str(e).strip().splitlines()[0]}") from None
+            why = str(e).strip().splitlines()[0]
+            raise ValueError(f"{c.model} ({what}) cannot run at {c.img_size} px: {why}") from None
 
 def plan_run(cfg:RunConfig, out=None, data=None) -> dict:
-    "What run `cfg` settles before any work: its configuration, its data (folder, layout, fingerprint) and its record's file."
+    """What run `cfg` settles before any work: its configuration, its data (folder, layout, fingerprint) and its
+    record's file."""
     if cfg.lr is None: raise ValueError("No learning rate: give --lr (a sweep selects one before it trains).")
     root = find_data(cfg.dataset, data)
     lay = check_layout(root, folder_splits(root))
     fp = data_fingerprint(root, layout=lay)
     if (n := _train_images(cfg, fp)) < cfg.bs:
-        raise ValueError(f"--bs {cfg.bs} is more than the {n} training images of {root} ({cfg.split} split): no batch would "
-                         f"train (the last partial batch is dropped). Fix: --bs {n} or less.")
+        raise ValueError(f"--bs {cfg.bs} is more than the {n} training images of {root} ({cfg.split} split): "
+                         f"no batch would train (the last partial batch is dropped). Fix: --bs {n} or less.")
     _check_model(cfg, len(fp['classes']))
-    cfg = cfg.replace(dataset=data_label(cfg.dataset, root, fp['classes']))  # a folder of your own is named by its folder
+    # a folder of your own is named by its folder
+    cfg = cfg.replace(dataset=data_label(cfg.dataset, root, fp['classes']))
     return dict(config=cfg, root=root, layout=lay, data=fp, fn=Path(out)/f"{cfg.name}.json" if out else None)
-
 
 # %% ../nbs/20_runs.ipynb #4cb24fc9
 def _reuse(plan, save, align_every=0):
@@ -235,9 +239,9 @@ def _reuse(plan, save, align_every=0):
     if (old := read_record(plan['fn'])) is None: return None
     _same_run(old, plan['config'].asdict(), plan['data'], plan['fn'])
     if save and not weights_file(plan['fn']).exists():
-        raise ValueError(f"{plan['fn']} exists without saved weights. Fix: --force --save to train it again and keep them.")
+        raise ValueError(f"{plan['fn']} exists without saved weights. "
+                         "Fix: --force --save to train it again and keep them.")
     return None if align_every and 'alignment' not in old else old  # asked for diagnostics it lacks: train again
-
 
 # %% ../nbs/20_runs.ipynb #465ab780
 def _run_learner(plan:dict, state:dict|None, align_every:int=0) -> Learner:
@@ -285,7 +289,8 @@ def _save_atomic(obj, fn):
         os.replace(tmp, fn)
     except (OSError, RuntimeError) as e:  # torch's writer raises RuntimeError
         tmp.unlink(missing_ok=True)
-        raise OSError(f"Cannot write {fn}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}") from None
+        why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise OSError(f"Cannot write {fn}: {why}") from None
 
 def _load_weights(model, state):
     "Load `state` into `model`, first adding the buffers a rule adds in training (feedback matrices)."
@@ -324,9 +329,9 @@ class Checkpoint(Callback):
         _set_rng_states(s['rng'])
         for dl, r in zip(self.dls.loaders, s['loaders']): dl.rng.setstate(r)
     def after_epoch(self):
-        _save_atomic(dict(self.head, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(),
-                          rng=_rng_states(),
-                          recorder=self.learn.run_recorder.state(), loaders=[dl.rng.getstate() for dl in self.dls.loaders]), self.fn)
+        state = dict(self.head, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), rng=_rng_states(),
+                     recorder=self.learn.run_recorder.state(), loaders=[dl.rng.getstate() for dl in self.dls.loaders])
+        _save_atomic(state, self.fn)
 
 # %% ../nbs/20_runs.ipynb #ck0ex004
 def _resume_state(plan:dict, discard:bool=False) -> dict|None:
@@ -409,13 +414,15 @@ def weights_file(record_file) -> Path:
 
 # %% ../nbs/20_runs.ipynb #552f6041
 def read_weights(record_file, rec:dict|None=None, map_location='cpu') -> dict:
-    """The weights `bnn_train --save` kept with run `record_file`, checked to be that run's (the digest its record keeps)
+    """The weights `bnn_train --save` kept with run `record_file`, checked to be that run's (the digest its record
+    keeps)
     and readable; a missing, truncated, foreign or other run's file is a one-line error naming it."""
     fn, w = Path(record_file), weights_file(record_file)
     if (rec := rec or read_record(fn)) is None:
         raise FileNotFoundError(f"{fn} is not a run record: give the .json file bnn_train wrote.")
     if not w.exists():
-        raise FileNotFoundError(f"{w} is missing: the run was trained without --save. Fix: bnn_train ... --force --save.")
+        raise FileNotFoundError(f"{w} is missing: the run was trained without --save. "
+                                "Fix: bnn_train ... --force --save.")
     if (want := rec.get('weights_sha256')) and _sha256(w) != want:
         raise ValueError(f"{w} is not the weights file of {rec['name']} (its digest differs). Fix: train it again with "
                          "--force --save.")
@@ -428,8 +435,8 @@ def _load_run_weights(model, state, w):
     "Load `state` into `model`; weights of another model are a one-line error naming the file `w`."
     try: _load_weights(model, state)
     except (RuntimeError, AttributeError, KeyError) as e:
-        raise ValueError(f"{w} holds the weights of another model ({type(e).__name__}): load it with its own record.") from None
-
+        raise ValueError(f"{w} holds the weights of another model ({type(e).__name__}): "
+                         "load it with its own record.") from None
 
 # %% ../nbs/20_runs.ipynb #c7c157b2
 def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) -> Learner:
@@ -443,7 +450,8 @@ def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) ->
     n_valid = c.n_valid if n_valid is None and data is None else n_valid
     dls = get_dls(str(where), size=c.img_size, bs=bs or c.bs, seed=c.seed, n_train=bs or c.bs, n_valid=n_valid)
     if len(dls.vocab) != len(classes):
-        raise ValueError(f"{where} has {len(dls.vocab)} classes, the run {len(classes)}: evaluate it on data with its classes.")
+        raise ValueError(f"{where} has {len(dls.vocab)} classes, the run {len(classes)}: "
+                         "evaluate it on data with its classes.")
     if list(dls.vocab) != list(classes):
         raise ValueError(f"{where} has other classes than the run ({list(dls.vocab)[:3]}... against {classes[:3]}...): "
                          "evaluate it on data with its classes.")
@@ -451,7 +459,6 @@ def load_run(record_file, data=None, n_valid:int|None=None, bs:int|None=None) ->
     learn = bnn_learner(m, dls, c.setting, lr=c.lr, seed=None)
     _load_run_weights(m, {k: v.to(dls.device or 'cpu') for k, v in state.items()}, weights_file(fn))
     return learn
-
 
 # %% ../nbs/20_runs.ipynb #dc7dc48e
 def _teacher_argv(t:RunConfig, out) -> str:
@@ -463,10 +470,11 @@ def _teacher_argv(t:RunConfig, out) -> str:
 def teacher_record(c:RunConfig, folder) -> Path:
     "The record of the distillation teacher of run `c` in the runs folder `folder` (see above)."
     t = c.replace(setting='f32', rule='bp', recipe='paper', seed=0, rule_kwargs={}, lr=1.)
-    found = [f for f in sorted(Path(folder).glob(t.name.replace('_lr1_', '_lr*_') + '.json')) if weights_file(f).exists()]
+    named = sorted(Path(folder).glob(t.name.replace('_lr1_', '_lr*_') + '.json'))
+    found = [f for f in named if weights_file(f).exists()]
     if len(found) == 1: return found[0]
-    raise FileNotFoundError(f"Distillation needs one teacher in {folder}, the float BP run of {c.model} with its weights; "
-                            f"found {len(found)}. Fix: {_teacher_argv(t, folder)}")
+    raise FileNotFoundError(f"Distillation needs one teacher in {folder}, the float BP run of {c.model} "
+                            f"with its weights; found {len(found)}. Fix: {_teacher_argv(t, folder)}")
 
 # %% ../nbs/20_runs.ipynb #e8a08938
 def _teacher(c:RunConfig, fn, n_classes:int) -> Distill:
@@ -498,7 +506,8 @@ def load_records(folder) -> list:
 def reference_file(name:str) -> Path:
     "The copy of the paper's `name` (`paper_results.csv`, `paper_hparams.csv`) that ships with the package."
     fn = Path(bnn_study.__file__).parent/'reference'/name
-    if not fn.exists(): raise FileNotFoundError(f"{fn} is missing: the package ships the paper's numbers there; reinstall bnn_study.")
+    if not fn.exists():
+        raise FileNotFoundError(f"{fn} is missing: the package ships the paper's numbers there; reinstall bnn_study.")
     return fn
 
 def paper_results(path=None):

@@ -75,7 +75,8 @@ def plot_table(t:pd.DataFrame, title:str, by:str='model', ax=None):
     ax.axhline(10, color='grey', ls=':', lw=1, label='chance')
     ax.set_xticks(range(len(groups)), groups)
     ax.set(ylabel='best test accuracy (%)', xlabel=by, title=title, ylim=(0, 100))
-    ax.legend(ncol=4, fontsize=8, loc='upper right'); return ax
+    ax.legend(ncol=4, fontsize=8, loc='upper right')
+    return ax
 
 # %% ../nbs/33_tables.ipynb #1afb121e
 def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', seeds:int|None=None, skips:bool=True,
@@ -100,7 +101,8 @@ def learning_curves(experiment:str='T2', out='results/cpu', preset:str='cpu', se
         if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
         else: ax.text(0.5, 0.5, 'not run yet', ha='center', transform=ax.transAxes)
     if title: fig.suptitle(title)
-    fig.tight_layout(); return fig
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/33_tables.ipynb #08b1032e
 def welch_p(a, b, alternative:str='two-sided') -> float:
@@ -150,12 +152,13 @@ def _f1(t2):
             continue
         best = _best(t2, model=m)
         other = _best(t2[t2.rule != 'bp'], model=m)
-        ok.append(best == 'bp'); ev.append(f"{m}: best {best}; " + _say(welch(t2, 'bp', other, model=m)))
+        ok.append(best == 'bp')
+        ev.append(f"{m}: best {best}; " + _say(welch(t2, 'bp', other, model=m)))
     return ok, ev
 
 def _f2(t1, t2, vl=None):
     bp = _get(t2, model='vgg19_bn', rule='bp')
-    bw, ba = _get(t1, model='vgg19_bn', rule='bp', setting='weights'), _get(t1, model='vgg19_bn', rule='bp', setting='acts')
+    bw, ba = (_get(t1, model='vgg19_bn', rule='bp', setting=s) for s in ('weights', 'acts'))
     oks = [None if math.isnan(bp) else bp < 15,
            None if len(t2[t2.model == 'vgg19_bn']) < 5 else _best(t2, model='vgg19_bn') == 'dfa',
            None if math.isnan(bw) else bw < 15, None if math.isnan(ba) else ba >= 15]
@@ -198,10 +201,14 @@ def _f5(bench_rows):
     oks, ev = [], []
     for r in ('drtp', 'hsic', 'sigprop_tl'):
         x = b[b.rule == r].activation_vs_bp
-        if len(x): oks.append(bool((x <= 0.75).all())); ev.append(f"{r} activation peak / BP: " + ', '.join(f'{v:.2f}' for v in x))
+        if len(x):
+            oks.append(bool((x <= 0.75).all()))
+            ev.append(f"{r} activation peak / BP: " + ', '.join(f'{v:.2f}' for v in x))
     for r in ('hsic', 'sigprop_tl'):
         x = b[b.rule == r].step_vs_bp
-        if len(x): oks.append(bool((x < 1).all())); ev.append(f"{r} step time / BP: " + ', '.join(f'{v:.2f}' for v in x))
+        if len(x):
+            oks.append(bool((x < 1).all()))
+            ev.append(f"{r} step time / BP: " + ', '.join(f'{v:.2f}' for v in x))
     x = b[b.rule == 'dfa'].activation_vs_bp
     if len(x):
         oks.append(bool(((x - 1).abs() <= 0.05).all()))
@@ -211,15 +218,17 @@ def _f5(bench_rows):
 def _f6(t2):
     x = t2[t2.rule.isin(['hsic', 'sigprop_tl'])]
     if x.empty: return [None], ['not run yet']
-    return [bool((x['mean'] <= 30).all())], [', '.join(f"{r.rule} on {r.model} {r['mean']:.1f} %" for _,
-                                                       r in x.iterrows())]
+    return [bool((x['mean'] <= 30).all())], [', '.join(f"{r.rule} on {r.model} {r['mean']:.1f} %"
+                                                       for _, r in x.iterrows())]
 
 # %% ../nbs/33_tables.ipynb #ae99a640
 FINDINGS = ["BP gives the best accuracy on architectures with skip connections (MobileNetV2, MLP-Mixer).",
-            "On fully binary VGG-19, BP collapses and DFA wins; binary weights alone break BP on VGG-19, binary activations alone do not.",
+            "On fully binary VGG-19, BP collapses and DFA wins; binary weights alone break BP on VGG-19, "
+            "binary activations alone do not.",
             "Removing skip connections hurts every rule, BP most; DFA becomes the best rule.",
             "Binarizing weights and activations both cost accuracy; activations slightly more.",
-            "DRTP, HSIC and SigpropTL use 0.3-0.75x BP's memory; HSIC and SigpropTL also less time; DFA costs what BP costs.",
+            "DRTP, HSIC and SigpropTL use 0.3-0.75x BP's memory; HSIC and SigpropTL also less time; "
+            "DFA costs what BP costs.",
             "HSIC and SigpropTL reach only 11-28 % (chance 10 %)."]
 
 def verdicts(t1, t2, t3, bench_rows=None, vgg_linear=None) -> pd.DataFrame:
@@ -233,9 +242,9 @@ def verdicts(t1, t2, t3, bench_rows=None, vgg_linear=None) -> pd.DataFrame:
 def compare_forms(a:pd.DataFrame, b:pd.DataFrame, names=('a', 'b'), rule:str='sigprop_tl') -> pd.DataFrame:
     "Per model, rule `rule` of table `a` against the same of table `b`: means, std and Welch's test."
     t = pd.concat([a[a.rule == rule].assign(rule=names[0]), b[b.rule == rule].assign(rule=names[1])])
-    rows = [dict(model=m,
-                 **{f'{k}_{n}': t[(t.model == m) & (t.rule == n)][k].iloc[0] if len(t[(t.model == m) & (t.rule == n)]) else math.nan
-                              for n in names for k in ('mean', 'std', 'n')}, p=welch(t, *names, model=m)['p'])
+    def _at(m, n, k): return x[k].iloc[0] if len(x := t[(t.model == m) & (t.rule == n)]) else math.nan
+    rows = [dict(model=m, **{f'{k}_{n}': _at(m, n, k) for n in names for k in ('mean', 'std', 'n')},
+                 p=welch(t, *names, model=m)['p'])
             for m in dict.fromkeys(t.model)]
     return pd.DataFrame(rows)
 
@@ -268,7 +277,8 @@ def length_change(short:pd.DataFrame, long:pd.DataFrame, labels=('5 epochs', '20
     t = short.merge(long, on=_CELL, suffixes=('_s', '_l'))
     return pd.DataFrame({'model': t.model, 'rule': t.rule, 'lr': t.lr_s,
                          labels[0]: [_cell(m, s) for m, s in zip(t.mean_s, t.std_s)],
-                         labels[1]: [_cell(m, s) for m, s in zip(t.mean_l, t.std_l)], 'change (points)': (t.mean_l - t.mean_s).round(1),
+                         labels[1]: [_cell(m, s) for m, s in zip(t.mean_l, t.std_l)],
+                         'change (points)': (t.mean_l - t.mean_s).round(1),
                          f'seeds at {labels[1]}': t.n_l})
 
 # %% ../nbs/33_tables.ipynb #bb42d18b
@@ -303,11 +313,11 @@ def superseded_table(experiment:str, out='results/cpu', preset:str='cpu', seeds:
         lr, accs = before
         a = pd.Series(accs)
         n = new.loc[tuple(c)] if tuple(c) in new.index else None
+        after = (dict(lr_after=n['lr'], mean_after=n['mean'], std_after=n['std'], n_after=n['n']) if n is not None
+                 else dict(lr_after=math.nan, mean_after=math.nan, std_after=math.nan, n_after=0))
         rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, lr_before=lr,
-                         mean_before=a.mean(),
-                         std_before=a.std(ddof=1) if len(a) > 1 else math.nan, n_before=len(a),
-                         lr_after=n['lr'] if n is not None else math.nan, mean_after=n['mean'] if n is not None else math.nan,
-                         std_after=n['std'] if n is not None else math.nan, n_after=n['n'] if n is not None else 0))
+                         mean_before=a.mean(), std_before=a.std(ddof=1) if len(a) > 1 else math.nan, n_before=len(a),
+                         **after))
     t = pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'lr_before', 'mean_before', 'std_before',
                                     'n_before',
                                     'lr_after', 'mean_after', 'std_after', 'n_after'])
@@ -331,7 +341,7 @@ def rerun_check(experiment:str, a='results/cpu', b='results/cpu_atlas', preset_a
         ra, rb = _test_records(c, pa, a, pa.seeds), _test_records(c, pb, b, pb.seeds)
         for s in sorted(ra.keys() & rb.keys()):
             rows.append(dict(model=c.model, skips=c.skips, setting=c.setting, rule=c.rule, seed=s,
-                             acc_a=100 * ra[s]['best_test_acc'],
-                             acc_b=100 * rb[s]['best_test_acc'], identical=_curve(ra[s]) == _curve(rb[s]), device_a=_device_kind(ra[s])))
+                             acc_a=100 * ra[s]['best_test_acc'], acc_b=100 * rb[s]['best_test_acc'],
+                             identical=_curve(ra[s]) == _curve(rb[s]), device_a=_device_kind(ra[s])))
     return pd.DataFrame(rows, columns=['model', 'skips', 'setting', 'rule', 'seed', 'acc_a', 'acc_b', 'identical',
                                        'device_a'])

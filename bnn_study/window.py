@@ -23,8 +23,9 @@ def _cli(module:str, func:str) -> list:
     return [sys.executable, '-c', f'from bnn_study.{module} import {func}; {func}()']
 
 def _sweep(experiment, preset, out, seeds, workers, *extra):
-    return _cli('experiments', 'bnn_sweep_cli') + ['--experiment', experiment, '--preset', preset, '--seeds', str(seeds),
-                                                   '--workers', str(workers), '--out', out, *extra]
+    return _cli('experiments', 'bnn_sweep_cli') + ['--experiment', experiment, '--preset', preset,
+                                                   '--seeds', str(seeds), '--workers', str(workers), '--out', out,
+                                                   *extra]
 
 # %% ../nbs/34_window.ipynb #29c54491
 def campaign(workers:int=4) -> list:
@@ -34,13 +35,15 @@ def campaign(workers:int=4) -> list:
     return [
         dict(key='a', what="the gpu preset's T2 to 3 seeds", keep='results/gpu_t2',
              argv=_sweep('T2', 'gpu', 'results/gpu_t2', 3, workers)),
-        dict(key='b', what="the paper preset's cost: an epoch's time and peak memory, BP and DFA", keep='results/paper_cost',
+        dict(key='b', what="the paper preset's cost: an epoch's time and peak memory, BP and DFA",
+             keep='results/paper_cost',
              argv=_cli('window', 'bnn_paper_cost_cli') + ['--json', f'results/paper_cost/{gpu}.json'],
              done=f'results/paper_cost/{gpu}.json'),
         dict(key='c', what="the bench's GPU rows at batch 64, every rule", keep='results/bench', done=b64,
              argv=_cli('bench', 'bnn_bench_cli') + ['--device', 'cuda', '--bs', '64', '--steps', '20', '--rounds', '2',
                                                      '--json', b64]),
-        dict(key='d', what="the gpu preset's T3", keep='results/gpu_t3', argv=_sweep('T3', 'gpu', 'results/gpu_t3', 3, workers)),
+        dict(key='d', what="the gpu preset's T3", keep='results/gpu_t3',
+             argv=_sweep('T3', 'gpu', 'results/gpu_t3', 3, workers)),
         dict(key='e', what="the paper preset's T2 VGG-19 row, BP and DFA", keep='results/paper', size=224,
              argv=_sweep('T2', 'paper', 'results/paper', 5, 1, '--models', 'vgg19_bn', '--rules', 'bp,dfa')),
         dict(key='e2', what="the paper preset's T2 VGG-19 row, the other rules", keep='results/paper', size=224,
@@ -146,8 +149,9 @@ def bnn_paper_cost(json:str=None, # write the rows and the hours here
     "Step time, epoch time and peak memory per model with BP and DFA at the paper's scale; the protocol's device-hours."
     rows = paper_cost(bs=bs, steps=steps)
     hours = protocol_hours(rows)
-    for r in rows: print(f"{r['model']:13s} {r['rule']:4s} step {r['step_s'] * 1e3:.0f} ms, epoch {r['epoch_s']:.0f} s, "
-                         f"peak {r['peak_GB']:.1f} GB")
+    for r in rows:
+        print(f"{r['model']:13s} {r['rule']:4s} step {r['step_s'] * 1e3:.0f} ms, epoch {r['epoch_s']:.0f} s, "
+              f"peak {r['peak_GB']:.1f} GB")
     print('device-hours, 5 seeds x 80 epochs:', hours)
     if json: write_json(json, dict(rows=rows, hours=hours))
 

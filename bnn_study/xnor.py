@@ -33,7 +33,8 @@ def _compile(dest:Path):
     tmp = dest.with_suffix(f'.{os.getpid()}.tmp')
     cmd = [cc, '-O3', '-shared', '-fPIC', '-o', str(tmp), str(_SRC), '-lpthread']
     try: r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    except FileNotFoundError: raise RuntimeError(f"No C compiler ({cc}) to build {_SRC.name}: install gcc, or `pip install -e .`.") from None
+    except FileNotFoundError:
+        raise RuntimeError(f"No C compiler ({cc}) to build {_SRC.name}: install gcc, or `pip install -e .`.") from None
     if r.returncode: raise RuntimeError(f"Building {_SRC.name} failed ({' '.join(cmd)}):\n{r.stderr[-2000:]}")
     tmp.replace(dest)
 
@@ -55,7 +56,8 @@ def xnor_lib() -> ctypes.CDLL:
     lib.bnn_pack_signs.argtypes = [p, i64, i64, i64, p, ctypes.c_int]
     lib.bnn_unpack_signs.argtypes = [p, i64, i64, i64, p]
     lib.bnn_dwconv.argtypes = [ctypes.POINTER(_Desc), p, p, p, p, p]
-    if lib.bnn_desc_size() != ctypes.sizeof(_Desc): raise RuntimeError(f"{_lib_file()} is stale: reinstall with `pip install -e .`.")
+    if lib.bnn_desc_size() != ctypes.sizeof(_Desc):
+        raise RuntimeError(f"{_lib_file()} is stale: reinstall with `pip install -e .`.")
     return lib
 
 # %% ../nbs/50_xnor.ipynb #a16e2b06
@@ -169,7 +171,8 @@ def bit_conv(x:Bits, w:PackedWeight, stride=1, padding=0, dilation=1, lo:torch.T
     d = _Desc(n, h, wd, cw, g, w.in_channels, o // g, op, kb, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, int(bits), ow,
               KERNELS.index(pick_kernel(kernel)), threads or torch.get_num_threads())
     xd = x.data.contiguous()
-    if bits and w.dw is not None and d.kernel == KERNELS.index('avx512') and _depthwise(d, xd, w, lo, hi, out): return Bits(out, o)
+    if bits and w.dw is not None and d.kernel == KERNELS.index('avx512') and _depthwise(d, xd, w, lo, hi, out):
+        return Bits(out, o)
     null = ctypes.c_void_p(0)
     args = (_ptr(lo), _ptr(hi)) if bits else (null, null)
     xnor_lib().bnn_conv(ctypes.byref(d), _ptr(xd), _ptr(w.data), *args, _ptr(out))

@@ -56,7 +56,8 @@ class BP1Bit(Rule):
         super().__init__(seed)
         self.min_numel, self.ctx = min_numel, None
     def _pack(self, x):
-        kind = None if x.numel() < self.min_numel else 'bool' if x.dtype == torch.bool else 'sign' if is_binary(x) else None
+        if x.numel() < self.min_numel: kind = None
+        else: kind = 'bool' if x.dtype == torch.bool else 'sign' if is_binary(x) else None
         kept = x if kind is None else pack_bits(x if kind == 'bool' else x > 0)
         return kind, x.shape, x.dtype, (self.outer[0](kept) if self.outer else kept)
     def _unpack(self, p):
@@ -67,9 +68,13 @@ class BP1Bit(Rule):
         return b if kind == 'bool' else b.to(dtype).mul_(2).sub_(1)
     def enter(self):
         "Start packing what autograd saves (until `exit`)."
-        self.outer = _outer_hooks(); self.ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack); self.ctx.__enter__()
+        self.outer = _outer_hooks()
+        self.ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self.ctx.__enter__()
     def exit(self):
-        if self.ctx is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+        if self.ctx is None: return
+        self.ctx.__exit__(None, None, None)
+        self.ctx = None
     def before_batch(self):
         if self.training: self.enter()
     def after_loss(self): self.exit()
@@ -124,5 +129,6 @@ class BPAccum(Rule):
         total = self.learn.loss.detach() * len(self.parts[0][1])
         for x, y in self.parts[1:]:
             loss = self.learn.loss_func(self.learn.model(x), y)
-            (loss * (len(y) / self.n)).backward(); total = total + loss.detach() * len(y)
+            (loss * (len(y) / self.n)).backward()
+            total = total + loss.detach() * len(y)
         self.learn.loss = total / self.n

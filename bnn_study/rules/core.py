@@ -70,14 +70,16 @@ def _has_skip(m): return isinstance(m, Shortcut) or getattr(m, 'use_res_connect'
 def injection_points(model:nn.Module) -> list:
     """Names of the modules whose input receives a projected signal: residual blocks with a skip and weight layers but
     the first."""
-    names = set(weight_layers(model)[1:]) | {n for n,
-                                             m in model.named_modules() if isinstance(m, _RESIDUAL) and _has_skip(m)}
+    skips = {n for n, m in model.named_modules() if isinstance(m, _RESIDUAL) and _has_skip(m)}
+    names = set(weight_layers(model)[1:]) | skips
     return [n for n, _ in model.named_modules() if n in names]
 
 def _block_channels(m):
     """(feedback width, channel dimension) of a module's input; the width is None where the input fixes it (a `Conv1d`:
     its last dimension)."""
-    if isinstance(m, InvertedResidual): return m.conv[0][0].in_channels if isinstance(m.conv[0], nn.Sequential) else m.conv[0].in_channels, 1
+    if isinstance(m, InvertedResidual):
+        first = m.conv[0][0] if isinstance(m.conv[0], nn.Sequential) else m.conv[0]
+        return first.in_channels, 1
     if isinstance(m, PreNormResidual): return m.norm.normalized_shape[0], -1
     if isinstance(m, Shortcut): return m.fn[1].in_channels, 1  # (activation, conv, BN)
     return input_channels(m), channel_dim(m)
@@ -102,7 +104,8 @@ class LocalRule(Rule):
         if self.lean: self.pieces = lean_pieces(model, self.lean_min)  # conv-BN-sign(-pool) pieces fused (notebook 10)
         return model
 
-    def prepare(self, module, channels): "Store what `module`'s injection point needs (called again at each input: keep what is there)."
+    def prepare(self, module, channels):
+        "Store what `module`'s injection point needs (called again at each input: keep what is there)."
     def local_backward(self, x, module, dim): raise NotImplementedError
     def set_target(self, y:torch.Tensor): self.target = y
     def _inject(self, module, args, dim):
@@ -121,13 +124,13 @@ class LocalRule(Rule):
         else: self.target = None
     def after_fit(self): self.remove()
 
-
 # %% ../../nbs/11_rules.core.ipynb #3af7e542
 def model_blocks(model:nn.Module) -> list:
     "`model.blocks()`, or for an `nn.Sequential` one block per weight layer with the modules that follow it."
     if hasattr(model, 'blocks'): return list(model.blocks())
     if not isinstance(model, nn.Sequential):
-        raise TypeError(f"{type(model).__name__} has no `blocks()`: give it one (units in forward order) or use an nn.Sequential.")
+        raise TypeError(f"{type(model).__name__} has no `blocks()`: give it one (units in forward order) "
+                        "or use an nn.Sequential.")
     groups = []
     for m in model:
         if weight_layers(m) and groups and any(weight_layers(g) for g in groups[-1]): groups.append([m])
@@ -138,7 +141,8 @@ def model_blocks(model:nn.Module) -> list:
 # %% ../../nbs/11_rules.core.ipynb #055bf958
 class FrozenNorms:
     "Context: the batch norms of `block` run as usual but leave their running statistics (and batch count) untouched."
-    def __init__(self, block:nn.Module): self.bns = [m for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    def __init__(self, block:nn.Module):
+        self.bns = [m for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     def __enter__(self):
         self.moms = [bn.momentum for bn in self.bns]
         for bn in self.bns: bn.momentum = 0.

@@ -43,7 +43,8 @@ class DFA(Rule):
         return (InjectGrad.apply(args[0], lambda g: project(self._error(), B, g, channel_dim(layer))),
                 ) + tuple(args[1:])
     def _error(self):
-        if self.e is None: raise RuntimeError("DFA has no output error: call `catch_error(logits)` before `backward()`.")
+        if self.e is None:
+            raise RuntimeError("DFA has no output error: call `catch_error(logits)` before `backward()`.")
         return self.e
     def catch_error(self, logits:torch.Tensor):
         "Record `e`, the gradient of the loss with respect to `logits`, when the backward pass computes it."

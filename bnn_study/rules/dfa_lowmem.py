@@ -42,8 +42,9 @@ SPLIT = 2**19  # values of a block's input per part of the batch in pass 2, by d
 def mixes_samples(block:nn.Module) -> bool:
     """True when a module of `block` couples the samples of a batch (batch norm) or draws random numbers for it
     (dropout)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) or (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0)
-               for m in block.modules())
+    def _mixes(m): return (isinstance(m, nn.modules.batchnorm._BatchNorm)
+                           or (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0))
+    return any(_mixes(m) for m in block.modules())
 
 def sample_parts(block:nn.Module, x:torch.Tensor, split:int=SPLIT) -> list:
     """Slices of the batch `x` for pass 2 to run `block` on: the whole batch, or on a CPU equal parts of at most
@@ -60,7 +61,9 @@ class _BlockRunner:
     def __call__(self, x):
         self.kept = []
         with torch.no_grad():
-            for b in self.units: self.kept.append((_Kept(x), _rng_state(x))); x = b(x)
+            for b in self.units:
+                self.kept.append((_Kept(x), _rng_state(x)))
+                x = b(x)
         return x
 
 # %% ../../nbs/13_rules.dfa_lowmem.ipynb #c1a475c6
@@ -99,7 +102,8 @@ class DFALowMem(DFA):
                 (kept, rng), self.runner.kept[i] = self.runner.kept[i], None
                 x = kept.get()
                 del kept  # the one-byte copy is not needed once the block's input is rebuilt
-                with _Replay(self.units[i], rng): g = _cat([self._unit_grads(i, x, g, s) for s in sample_parts(self.units[i], x, self.split)])
+                parts = sample_parts(self.units[i], x, self.split)
+                with _Replay(self.units[i], rng): g = _cat([self._unit_grads(i, x, g, s) for s in parts])
                 del x
         self.runner.kept, self._x, self._gx = [], None, []
     def _unit_grads(self, i, x, g, s):
@@ -107,12 +111,15 @@ class DFALowMem(DFA):
         return the gradient at `x[s]`."""
         self._x, self._e, self._block, self._gx = x[s].detach().requires_grad_(i > 0), self.e[s], self.units[i], []
         out = self.units[i](self._x)
-        if g is not None and out.requires_grad: self._gx.append(_block_backward(out, g[s], self._input(), self.units[i]))
+        if g is not None and out.requires_grad:
+            self._gx.append(_block_backward(out, g[s], self._input(), self.units[i]))
         return _sum(self._gx)
     def remove(self):
         "Remove the input hooks and the fused pieces (the feedback matrices stay with the model)."
         DFA.remove(self)
-        if getattr(self, 'pieces', None) is not None: self.pieces.remove(); self.pieces = None
+        if getattr(self, 'pieces', None) is not None:
+            self.pieces.remove()
+            self.pieces = None
     def _input(self): return self._x if self._x.requires_grad else None
     def _pre_hook(self, layer, args):
         """In pass 2, at a weight layer's input `a`: back-propagate `e B_l` (this part's rows of `e`) from `a` now,

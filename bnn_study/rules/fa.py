@@ -34,7 +34,8 @@ class FA(Rule):
             layer = model.get_submodule(name)
             w = layer.weight
             if getattr(layer, 'fa_B', None) is None:
-                B = torch.randn(w.shape, generator=g) * (1. if isinstance(layer, BinaryMixin) else w.detach().std().item())
+                scale = 1. if isinstance(layer, BinaryMixin) else w.detach().std().item()
+                B = torch.randn(w.shape, generator=g) * scale
                 layer.register_buffer('fa_B', B.to(w.device))
             self.hooks += [layer.register_forward_pre_hook(self._pre_hook),
                            layer.register_forward_hook(self._post_hook)]

@@ -71,8 +71,9 @@ class HSIC(LocalRule):
         self.gamma = gamma
 
     def set_target(self, y):
-        if len(y) < 2: raise ValueError(f"HSIC needs at least 2 samples per batch to compare, got {len(y)}: use a batch size >= 2 "
-                                        "(and drop_last=True so that no last batch of 1 remains).")
+        if len(y) < 2:
+            raise ValueError(f"HSIC needs at least 2 samples per batch to compare, got {len(y)}: use a batch size >= 2 "
+                             "(and drop_last=True so that no last batch of 1 remains).")
         self.target, self.yc = y, F.one_hot(y, self.n_classes).float() - 1 / self.n_classes
         self.Lc = _centre(cosine_kernel(self.yc))  # the same at every injection point of this batch
 

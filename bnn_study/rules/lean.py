@@ -85,7 +85,8 @@ def _bn_sign_grad(go, c, m, k, gamma, mean, invstd):
         else:
             v = (gs.shape[0], C, gs.shape[2] // k, k, gs.shape[3] // k, k)
             torch.mul(go[s][:, :, :, None, :, None], m[s].view(v), out=gs.view(v))  # spread over the window, routed
-        sg += gs.sum(dims); sgc += (gs * c[s]).sum(dims)
+        sg += gs.sum(dims)
+        sgc += (gs * c[s]).sum(dims)
     dgamma, N = invstd * (sgc - mean * sg), c.numel() // C
     k1 = gamma * invstd
     k2 = -k1 * invstd * dgamma / N
@@ -132,14 +133,16 @@ def find_pieces(model:nn.Module) -> list:
     return found
 
 # %% ../../nbs/10_rules.lean.ipynb #b10cdc50
-def _out_size(n, conv, i): return (n + 2 * conv.padding[i] - conv.dilation[i] * (conv.kernel_size[i] - 1) - 1) // conv.stride[i] + 1
+def _out_size(n, conv, i):
+    return (n + 2 * conv.padding[i] - conv.dilation[i] * (conv.kernel_size[i] - 1) - 1) // conv.stride[i] + 1
 
 def _piece_forward(conv, bn, k, rest, min_size):
     """The convolution's forward in a lean piece: the whole piece through `ConvBNSign` when it pays, else the
     convolution alone."""
     def forward(x):
         H, W = _out_size(x.shape[-2], conv, 0), _out_size(x.shape[-1], conv, 1)
-        fuse = (torch.is_grad_enabled() and bn.training and x.dim() == 4 and x.is_contiguous() and len(x) * conv.out_channels * H * W > min_size
+        big = len(x) * conv.out_channels * H * W > min_size
+        fuse = (torch.is_grad_enabled() and bn.training and x.dim() == 4 and x.is_contiguous() and big
                 and (k is None or (H % k == 0 and W % k == 0)))
         if not fuse: return type(conv).forward(conv, x)
         for m in rest: m._lean_skip = True
@@ -168,7 +171,8 @@ class LeanPieces:
 
     def remove(self):
         for m in self.modules:
-            m.__dict__.pop('forward', None); m.__dict__.pop('_lean_skip', None)
+            m.__dict__.pop('forward', None)
+            m.__dict__.pop('_lean_skip', None)
         self.modules = []
 
 def lean_pieces(model:nn.Module, min_size:int=LEAN_MIN) -> LeanPieces:

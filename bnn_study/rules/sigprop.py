@@ -63,13 +63,16 @@ def signal_pairs(order:list, layers:list, at:str='activation') -> list:
     """(weight layer, module whose output gives h - h') for every layer of `layers` but the last, walking the call
     `order`."""
     if at == 'layer': return [(l, l) for l in layers[:-1]]
-    if at != 'activation': raise ValueError(f"SigpropTL takes the difference at 'activation' (the authors') or 'layer', not {at!r}.")
+    if at != 'activation':
+        raise ValueError(f"SigpropTL takes the difference at 'activation' (the authors') or 'layer', not {at!r}.")
     weights, out, pairs, cur = {id(l) for l in layers}, layers[-1], [], None
     for mod in order:
         if id(mod) in weights:
             if cur is not None: pairs.append((cur, cur))
             cur = None if mod is out else mod
-        elif cur is not None and isinstance(mod, ACTIVATIONS): pairs.append((cur, mod)); cur = None
+        elif cur is not None and isinstance(mod, ACTIVATIONS):
+            pairs.append((cur, mod))
+            cur = None
     return pairs
 
 # %% ../../nbs/16_rules.sigprop.ipynb #af8b4bd8
@@ -113,8 +116,8 @@ class SigpropTL(Rule):
         if getattr(model, 'sigprop_F', None) is None or model.sigprop_F.shape != (n_classes, d):
             model.register_buffer('sigprop_F', _draw_F(n_classes, d, self.seed, self.paper_compat, self.gain).to(dev))
         self.layers = [model.get_submodule(n) for n in weight_layers(model)]
-        self.pairs = signal_pairs(call_order(model, torch.zeros(1, *x_shape[1:], device=dev)) if self.at == 'activation' else [],
-                                  self.layers, self.at)
+        order = call_order(model, torch.zeros(1, *x_shape[1:], device=dev)) if self.at == 'activation' else []
+        self.pairs = signal_pairs(order, self.layers, self.at)
         self._trained = {id(p) for l in self.layers for p in l.parameters()}
         return model
     def step_grads(self, model:nn.Module, x:torch.Tensor, y:torch.Tensor, logits:torch.Tensor, last_input:torch.Tensor):
@@ -144,4 +147,5 @@ class SigpropTL(Rule):
         for h in self.hooks: h.remove()
         self.step_grads(self.learn.model, self.learn.xb[0], self.learn.yb[0], self.learn.pred.detach(), self._last_in)
     def before_backward(self):
-        if self.training: raise CancelBackwardException()  # the gradients are already set; there is no graph to go back through
+        # the gradients are already set; there is no graph to go back through
+        if self.training: raise CancelBackwardException()
