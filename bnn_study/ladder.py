@@ -83,26 +83,27 @@ def rule_vs_bp(root='results', rule:str='dfa', model:str='vgg19_bn', recipe:str=
 
 # %% ../nbs/44_ladder.ipynb #d1c0ea35
 def recipe_gains(root='results', rules=('bp', 'dfa', 'drtp'), recipe:str='kd', seeds:int=3) -> pd.DataFrame:
-    "Per model and rule: fully binary accuracy with the paper's recipe and with `recipe`, the gain and its Welch p."
+    """Per model and rule: fully binary accuracy with the paper's recipe and with `recipe` (mean, std over seeds), the
+    gain and its Welch p."""
     f = {r: recipe_frame(root, {m: r for m in MODEL_NAMES}, rules, seeds).set_index(['model', 'rule'])
          for r in ('paper', recipe)}
     rows = []
     for (m, rule), x in f['paper'].iterrows():
-        y = f[recipe].accs.get((m, rule), [])
-        mean = sum(y) / len(y) if len(y) else math.nan
-        rows.append(dict(model=m, rule=rule, paper=x['mean'], **{recipe: mean}, gain=mean - x['mean'],
-                         p=welch_p(y, x.accs), n=len(y)))
+        y = pd.Series(f[recipe].accs.get((m, rule), []), dtype=float)
+        rows.append(dict(model=m, rule=rule, paper=x['mean'], paper_std=pd.Series(x.accs).std(), **{recipe: y.mean()},
+                         **{f'{recipe}_std': y.std()}, gain=y.mean() - x['mean'], p=welch_p(list(y), x.accs), n=len(y)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/44_ladder.ipynb #65832af6
 def plot_gains(g:pd.DataFrame, recipe:str='kd', title:str="Each rule with the paper's recipe and with the whole one"):
-    "Bars per model and rule: accuracy with the paper's recipe and with `recipe` (a rule not run with it: no bar)."
+    "Bars per model and rule: accuracy (std over seeds) with the paper's recipe and with `recipe` (not run: no bar)."
     fig, ax = plt.subplots(figsize=(10, 4))
     x = range(len(g))
-    ax.bar([i - .2 for i in x], g['paper'], .4, label="paper's recipe", color='C7')
-    ax.bar([i + .2 for i in x], g[recipe], .4, label=f'{recipe} (whole recipe)', color='C0')
+    ax.bar([i - .2 for i in x], g['paper'], .4, yerr=g['paper_std'], capsize=3, label="paper's recipe", color='C7')
+    ax.bar([i + .2 for i in x], g[recipe], .4, yerr=g[f'{recipe}_std'], capsize=3, label=f'{recipe} (whole recipe)',
+           color='C0')
     ax.set_xticks(list(x), [f'{m}\n{r}' for m, r in g[['model', 'rule']].values], fontsize=8)
-    ax.set(ylabel='test accuracy (%)', title=title)
+    ax.set(ylabel='test accuracy (%, mean and std over seeds)', title=title)
     ax.legend()
     return fig
 
