@@ -13,7 +13,7 @@ import pandas as pd, matplotlib.pyplot as plt
 from .models import MODEL_NAMES
 from .recipes import RECIPES
 from .tables import study_table, welch, welch_p, verdicts, FINDINGS, _say, _verdict
-from .recovery import _above, study_recovery
+from .recovery import study_recovery
 
 # %% ../nbs/44_ladder.ipynb #1600feb8
 def _where(root, recipe):
@@ -32,7 +32,8 @@ def ladder_table(root='results', rule:str='bp', recipes=RECIPES, seeds:int=3) ->
                  for _, x in t.iterrows() if x.n]
     d = pd.DataFrame(rows, columns=['model', 'recipe', 'lr', 'n', 'accs', 'mean', 'std'])
     prev = d.groupby('model').accs.shift()
-    d['p_above_previous'] = [_above(a, b) if isinstance(b, list) else float('nan') for a, b in zip(d.accs, prev)]
+    d['p_above_previous'] = [welch_p(a, b, 'greater') if isinstance(b, list) else float('nan')
+                             for a, b in zip(d.accs, prev)]
     return d
 
 # %% ../nbs/44_ladder.ipynb #fdbf5768

@@ -18,10 +18,6 @@ def _accs(t, rule, **where):
     for k, v in where.items(): sel = sel[sel[k] == v]
     return list(sel.accs.iloc[0]) if len(sel) else []
 
-def _above(a, b) -> float:
-    "One-sided Welch p-value of `a` above `b` (nan with fewer than 2 of either)."
-    return welch_p(a, b, 'greater')
-
 # %% ../nbs/43_recovery.ipynb #76ed531d
 def recovery_table(t:pd.DataFrame, floor:pd.DataFrame, rules=PAPER_RULES[1:], alpha:float=0.05) -> pd.DataFrame:
     """Per configuration and rule: accuracy, floor, BP, the share of BP's gain over the floor recovered (mean, std over
@@ -32,11 +28,11 @@ def recovery_table(t:pd.DataFrame, floor:pd.DataFrame, rules=PAPER_RULES[1:], al
         f, bp = _accs(floor, 'last_layer', **where), _accs(t, 'bp', **where)
         if not f or not bp: continue
         f0, b0 = sum(f) / len(f), sum(bp) / len(bp)
-        gain = b0 - f0 if _above(bp, f) < alpha else math.nan  # BP not above the floor: no gain to share
+        gain = b0 - f0 if welch_p(bp, f, 'greater') < alpha else math.nan  # BP not above the floor: no gain to share
         for rule in rules:
             if not (a := _accs(t, rule, **where)): continue
             r = pd.Series([(x - f0) / gain for x in a]) if gain == gain else pd.Series([math.nan])
-            p = _above(a, f)
+            p = welch_p(a, f, 'greater')  # one-sided: a above the floor
             rows.append(dict(**where, rule=rule, acc=sum(a) / len(a), floor=f0, bp=b0, recovery=r.mean(),
                              recovery_std=r.std(),
                              p_above_floor=p, learns=bool(p < alpha), n=len(a)))
