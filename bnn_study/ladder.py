@@ -91,7 +91,7 @@ def recipe_gains(root='results', rules=('bp', 'dfa', 'drtp'), recipe:str='kd', s
     rows = []
     for (m, rule), x in f['paper'].iterrows():
         y = pd.Series(f[recipe].accs.get((m, rule), []), dtype=float)
-        rows.append(dict(model=m, rule=rule, paper=x['mean'], paper_std=pd.Series(x.accs).std(), **{recipe: y.mean()},
+        rows.append(dict(model=m, rule=rule, paper=x['mean'], paper_std=x['std'], **{recipe: y.mean()},
                          **{f'{recipe}_std': y.std()}, gain=y.mean() - x['mean'], p=welch_p(list(y), x.accs), n=len(y)))
     return pd.DataFrame(rows)
 

@@ -94,5 +94,5 @@ PRESETS.update({f'cpu_{r}': replace(PRESETS['cpu'], recipe=r, lrs=(1e-3, 1e-4)) 
 
 # %% ../nbs/29_presets.ipynb #b20f45f8
 _NO_RPRELU = {**PRESETS['cpu'].models, 'vgg19_bn': ModelScale(.25, dict(rprelu=False))}
-PRESETS.update({f'cpu_{r}_no_rprelu': replace(PRESETS[f'cpu_{r}'], lrs=(1e-3,), models=_NO_RPRELU)
+PRESETS.update({f'cpu_{r}_no_rprelu': replace(PRESETS[f'cpu_{r}'], models=_NO_RPRELU)
                 for r in ('react', 'kd')})
