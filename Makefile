@@ -63,7 +63,7 @@ reproduce-cpu: $(STAMP)
 # and on the tuning split; then each step of the ladder (resumable). LADDER_MODELS narrows the models; the bireal step
 # runs on VGG-19 only (MobileNetV2 and the Mixer already have real-valued residual adds: the step changes nothing there).
 # Then DFA and DRTP with the whole recipe, and on VGG-19 the two rungs without RPReLU (BP; DFA for kd), each reading
-# its teacher from its own folder.
+# its teachers (test and tuning split) from its own folder.
 LADDER_MODELS ?= vgg19_bn,mobilenet_v2,mlp_mixer
 CPU_SCALE = --acts float --weights float --rule bp --img-size 32 --epochs 5 --bs 64 --aug flip --seed 0 --save --quiet
 ladder: $(STAMP)
@@ -77,8 +77,9 @@ ladder: $(STAMP)
 	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_$$r --models $$m --rules bp --seeds 3 --workers 2 --out results/cpu_ladder || exit 1; done
 	$(BIN)/bnn_sweep --experiment T2 --preset cpu_kd --models $(LADDER_MODELS) --rules dfa,drtp --seeds 3 --workers 2 \
 	  --out results/cpu_ladder
-	case ",$(LADDER_MODELS)," in *,vgg19_bn,*) mkdir -p results/cpu_ladder_diag/runs; \
+	case ",$(LADDER_MODELS)," in *,vgg19_bn,*) mkdir -p results/cpu_ladder_diag/runs results/cpu_ladder_diag/tune; \
 	  cp -n results/cpu_ladder/runs/vgg19_bn_f32_bp_* results/cpu_ladder_diag/runs/; \
+	  cp -n results/cpu_ladder/tune/vgg19_bn_f32_bp_* results/cpu_ladder_diag/tune/; \
 	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_react_no_rprelu --models vgg19_bn --rules bp --seeds 3 --workers 2 \
 	    --out results/cpu_ladder_diag || exit 1; \
 	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_kd_no_rprelu --models vgg19_bn --rules bp,dfa --seeds 3 --workers 2 \
