@@ -77,9 +77,8 @@ ladder: $(STAMP)
 	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_$$r --models $$m --rules bp --seeds 3 --workers 2 --out results/cpu_ladder || exit 1; done
 	$(BIN)/bnn_sweep --experiment T2 --preset cpu_kd --models $(LADDER_MODELS) --rules dfa,drtp --seeds 3 --workers 2 \
 	  --out results/cpu_ladder
-	case ",$(LADDER_MODELS)," in *,vgg19_bn,*) mkdir -p results/cpu_ladder_diag/runs results/cpu_ladder_diag/tune; \
-	  cp -n results/cpu_ladder/runs/vgg19_bn_f32_bp_* results/cpu_ladder_diag/runs/; \
-	  cp -n results/cpu_ladder/tune/vgg19_bn_f32_bp_* results/cpu_ladder_diag/tune/; \
+	case ",$(LADDER_MODELS)," in *,vgg19_bn,*) for s in runs tune; do mkdir -p results/cpu_ladder_diag/$$s; \
+	  cp -n results/cpu_ladder/$$s/vgg19_bn_f32_bp_* results/cpu_ladder_diag/$$s/; done; \
 	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_react_no_rprelu --models vgg19_bn --rules bp --seeds 3 --workers 2 \
 	    --out results/cpu_ladder_diag || exit 1; \
 	  $(BIN)/bnn_sweep --experiment T2 --preset cpu_kd_no_rprelu --models vgg19_bn --rules bp,dfa --seeds 3 --workers 2 \

@@ -90,9 +90,10 @@ def recipe_gains(root='results', rules=('bp', 'dfa', 'drtp'), recipe:str='kd', s
          for r in ('paper', recipe)}
     rows = []
     for (m, rule), x in f['paper'].iterrows():
-        y = pd.Series(f[recipe].accs.get((m, rule), []), dtype=float)
-        rows.append(dict(model=m, rule=rule, paper=x['mean'], paper_std=x['std'], **{recipe: y.mean()},
-                         **{f'{recipe}_std': y.std()}, gain=y.mean() - x['mean'], p=welch_p(list(y), x.accs), n=len(y)))
+        y = f[recipe].accs.get((m, rule), [])
+        mean, std = (f[recipe][k].get((m, rule), math.nan) for k in ('mean', 'std'))  # not run with `recipe`: nan
+        rows.append(dict(model=m, rule=rule, paper=x['mean'], paper_std=x['std'], **{recipe: mean},
+                         **{f'{recipe}_std': std}, gain=mean - x['mean'], p=welch_p(y, x.accs), n=len(y)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/44_ladder.ipynb #65832af6
